@@ -1,0 +1,242 @@
+//! Wiring: store → engine → both servers, from already bound listeners, until shutdown.
+//!
+//! Shutdown order: the signal flips gRPC health to NOT_SERVING, both listeners stop accepting,
+//! in-flight requests drain (bounded by the grace period), then `run` returns.
+
+use crate::auth::password::Secret;
+use crate::config::Config;
+use crate::engine::{Engine, SystemClock};
+use crate::grpc::GrpcApi;
+use crate::pb;
+use crate::store::redb::RedbStore;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What `run` needs besides its listeners.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// Largest request body or gRPC message, in bytes.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after the shutdown signal.
+    pub shutdown_grace: Duration,
+    /// The `elastic` user's first password; generated and printed once when absent.
+    pub elastic_password: Option<Secret>,
+}
+
+/// A failure to start or to keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(String),
+    /// Start-up failed.
+    #[error("start-up failed: {0}")]
+    Startup(String),
+    /// A server stopped with an error.
+    #[error("server failed: {0}")]
+    Serve(String),
+}
+
+/// Binds the configured addresses and runs until `shutdown` resolves.
+pub async fn run_from_config(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
+    let grpc = TcpListener::bind(config.grpc_addr).await.map_err(|e| {
+        AppError::Startup(format!(
+            "cannot bind gRPC address {}: {e}",
+            config.grpc_addr
+        ))
+    })?;
+    let http = TcpListener::bind(config.http_addr).await.map_err(|e| {
+        AppError::Startup(format!(
+            "cannot bind HTTP address {}: {e}",
+            config.http_addr
+        ))
+    })?;
+    let options = Options {
+        data_dir: config.data_dir,
+        max_body_bytes: config.max_body_bytes,
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        elastic_password: std::env::var("ELASTIC_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret::new),
+    };
+    run(options, grpc, http, shutdown).await
+}
+
+/// Serves gRPC on `grpc` and the JSON gateway on `http` until `shutdown` resolves.
+pub async fn run(
+    options: Options,
+    grpc: TcpListener,
+    http: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
+    let store = RedbStore::open(&options.data_dir).map_err(|e| AppError::Store(e.0))?;
+    let engine = Engine::new(Arc::new(store), Arc::new(SystemClock));
+    match engine
+        .bootstrap_elastic(options.elastic_password.clone())
+        .await
+    {
+        Ok(Some(generated)) => {
+            // Shown once, on the terminal only: secrets never go to the logs.
+            println!("\nGenerated a password for the [elastic] superuser (shown once, store it safely):\n\n    {}\n", generated.expose());
+        }
+        Ok(None) => {}
+        Err(e) => return Err(AppError::Startup(e.reason())),
+    }
+    let _ = crate::telemetry::metrics_handle();
+
+    let grpc_addr = grpc
+        .local_addr()
+        .map_err(|e| AppError::Startup(e.to_string()))?;
+    let http_addr = http
+        .local_addr()
+        .map_err(|e| AppError::Startup(e.to_string()))?;
+    tracing::info!(%grpc_addr, %http_addr, data_dir = %options.data_dir.display(), store = "redb", "userprofiles serving");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    set_health(&health_reporter, true).await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| AppError::Startup(e.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| AppError::Startup(e.to_string()))?;
+    let api = GrpcApi::new(engine.clone());
+    let limit = options.max_body_bytes;
+    let grpc_server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            pb::user_profiles_server::UserProfilesServer::new(api.clone())
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            pb::users_server::UsersServer::new(api.clone()).max_decoding_message_size(limit),
+        )
+        .add_service(
+            pb::roles_server::RolesServer::new(api.clone()).max_decoding_message_size(limit),
+        )
+        .add_service(pb::security_server::SecurityServer::new(api).max_decoding_message_size(limit))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc),
+            stopped(stop_rx.clone()),
+        );
+    let http_server = axum::serve(http, crate::http::router(engine, limit))
+        .with_graceful_shutdown(stopped(stop_rx));
+
+    let grpc_task = tokio::spawn(async move {
+        grpc_server
+            .await
+            .map_err(|e| AppError::Serve(format!("gRPC: {e}")))
+    });
+    let http_task = tokio::spawn(async move {
+        http_server
+            .await
+            .map_err(|e| AppError::Serve(format!("HTTP: {e}")))
+    });
+    let servers = async move {
+        let (grpc, http) = tokio::join!(grpc_task, http_task);
+        grpc.map_err(|e| AppError::Serve(e.to_string()))??;
+        http.map_err(|e| AppError::Serve(e.to_string()))??;
+        Ok::<(), AppError>(())
+    };
+    tokio::pin!(servers);
+    tokio::select! {
+        result = &mut servers => return result,
+        () = shutdown => {}
+    }
+    tracing::info!("shutdown requested: draining in-flight requests");
+    set_health(&health_reporter, false).await;
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(options.shutdown_grace, servers).await {
+        Ok(result) => {
+            tracing::info!("shutdown complete");
+            result
+        }
+        Err(_) => {
+            tracing::warn!(
+                grace_secs = options.shutdown_grace.as_secs(),
+                "grace period over; abandoning unfinished requests"
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn set_health(reporter: &tonic_health::server::HealthReporter, serving: bool) {
+    use pb::{
+        roles_server::RolesServer, security_server::SecurityServer,
+        user_profiles_server::UserProfilesServer, users_server::UsersServer,
+    };
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    reporter.set_service_status("", status).await;
+    reporter
+        .set_service_status(
+            <UserProfilesServer<GrpcApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    reporter
+        .set_service_status(
+            <UsersServer<GrpcApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    reporter
+        .set_service_status(
+            <RolesServer<GrpcApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    reporter
+        .set_service_status(
+            <SecurityServer<GrpcApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,149 @@
+//! The profile engine: every rule of the profile, user and role APIs lives here, once.
+//!
+//! The engine is a cheap `Clone` handle over shared state. It never sees the wire: front ends
+//! turn requests into the plain types below and render the results. Each operation follows
+//! Elasticsearch's order of checks: the caller is authenticated first (by the front end calling
+//! [`Engine::authenticate`]), then the request is validated, then the caller is authorized, then
+//! the work is done.
+
+pub mod data_filter;
+pub mod model;
+pub mod profiles;
+pub mod roles;
+pub mod uid;
+pub mod users;
+
+use crate::auth::cache::CredentialCache;
+use crate::auth::privileges::EffectiveRoles;
+use crate::auth::{AuthenticatedUser, Credentials, PasswordRealms};
+use crate::error::{Challenge, Error};
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The source of "now", replaceable in tests of time-based rules.
+pub trait Clock: Send + Sync + 'static {
+    /// Milliseconds since the Unix epoch.
+    fn now_millis(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// An authenticated caller with its resolved roles.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who the caller is.
+    pub user: AuthenticatedUser,
+    /// What the caller's roles allow.
+    pub roles: EffectiveRoles,
+}
+
+/// Shared engine state.
+struct Inner {
+    store: Arc<dyn Store>,
+    realms: PasswordRealms,
+    clock: Arc<dyn Clock>,
+}
+
+/// The one engine both front ends call.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// How long a verified password is remembered (Elasticsearch's realm cache default, 20 minutes).
+const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(20 * 60);
+/// How many users' verified passwords are remembered (Elasticsearch's default).
+const CREDENTIAL_CACHE_MAX_USERS: u64 = 100_000;
+
+impl Engine {
+    /// An engine over `store`, reading time from `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        let cache = CredentialCache::new(CREDENTIAL_CACHE_TTL, CREDENTIAL_CACHE_MAX_USERS);
+        Self {
+            inner: Arc::new(Inner {
+                realms: PasswordRealms::new(Arc::clone(&store), cache),
+                store,
+                clock,
+            }),
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_millis()
+    }
+
+    /// Authenticates a caller. `request` describes the request for Elasticsearch's 401 reasons,
+    /// e.g. `REST request [/_security/_authenticate]`.
+    pub async fn authenticate(
+        &self,
+        credentials: Option<Credentials>,
+        request: &str,
+    ) -> Result<Caller, Error> {
+        let user = match credentials {
+            None => {
+                return Err(Error::Unauthenticated {
+                    reason: format!("missing authentication credentials for {request}"),
+                    challenge: Challenge::Default,
+                    unsuccessful_credentials: None,
+                })
+            }
+            Some(Credentials::Basic { username, password }) => self
+                .inner
+                .realms
+                .authenticate(&username, &password)
+                .await?
+                .ok_or_else(|| Error::Unauthenticated {
+                    reason: format!("unable to authenticate user [{username}] for {request}"),
+                    challenge: Challenge::Default,
+                    unsuccessful_credentials: None,
+                })?,
+            Some(Credentials::Bearer(_)) => return Err(invalid_bearer_token()),
+        };
+        let roles = self.resolve_roles(&user.roles).await?;
+        Ok(Caller { user, roles })
+    }
+
+    async fn resolve_roles(&self, names: &[String]) -> Result<EffectiveRoles, Error> {
+        let mut definitions = Vec::with_capacity(names.len());
+        for name in names {
+            definitions.push(roles::find_role(self.store(), name).await?);
+        }
+        Ok(EffectiveRoles::from_roles(names, definitions))
+    }
+
+    /// Refuses `action` unless the caller's roles allow it.
+    fn authorize(&self, caller: &Caller, action: &str) -> Result<(), Error> {
+        if caller.roles.allows(action) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                caller.roles.denial_message(&caller.user.username, action),
+            ))
+        }
+    }
+}
+
+/// The 401 for a bearer token the service cannot use.
+fn invalid_bearer_token() -> Error {
+    Error::Unauthenticated {
+        reason: "unable to authenticate with provided credentials and anonymous access is not allowed for this request".into(),
+        challenge: Challenge::Default,
+        unsuccessful_credentials: Some("oauth2 token: invalid token".into()),
+    }
+}

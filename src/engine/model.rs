@@ -1,0 +1,130 @@
+//! Plain data the engine and the store share. These are the stored shapes (serde is used only
+//! for persistence); the wire shapes live in `grpc/` and `http/`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A JSON object: labels, data and metadata.
+pub type JsonObject = Map<String, Value>;
+
+/// The realm that authenticated a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealmRef {
+    /// Realm name, e.g. `default_native` or `reserved`.
+    pub name: String,
+    /// Realm type, e.g. `native` or `reserved`.
+    #[serde(rename = "type")]
+    pub realm_type: String,
+}
+
+impl RealmRef {
+    /// The native realm, the home of users created through the API.
+    pub fn native() -> Self {
+        Self {
+            name: "default_native".into(),
+            realm_type: "native".into(),
+        }
+    }
+
+    /// The realm of built-in users such as `elastic`.
+    pub fn reserved() -> Self {
+        Self {
+            name: "reserved".into(),
+            realm_type: "reserved".into(),
+        }
+    }
+}
+
+/// The user block of a profile, replaced wholesale by each activation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileUser {
+    /// The principal name.
+    pub username: String,
+    /// Roles at the time of activation.
+    pub roles: Vec<String>,
+    /// The realm that authenticated the user.
+    pub realm: RealmRef,
+    /// Email, if the user has one.
+    pub email: Option<String>,
+    /// Full name, if the user has one.
+    pub full_name: Option<String>,
+}
+
+/// A stored profile document (Elasticsearch's `user_profile` source).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileDoc {
+    /// The unique id, also the storage key.
+    pub uid: String,
+    /// Disabled profiles are hidden from suggest but still readable.
+    pub enabled: bool,
+    /// Epoch millis of the last activation that wrote the document.
+    pub last_synchronized: i64,
+    /// The end user.
+    pub user: ProfileUser,
+    /// Searchable labels.
+    pub labels: JsonObject,
+    /// Opaque application data.
+    pub application_data: JsonObject,
+}
+
+/// A stored document with the version the store assigned to its last write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Versioned<T> {
+    /// The document.
+    pub doc: T,
+    /// Store-wide sequence number of the write.
+    pub seq_no: i64,
+    /// Primary term (always 1 here).
+    pub primary_term: i64,
+}
+
+/// How a stored user proves its identity.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordHash(pub String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// A user known to the service: native users and built-in (reserved) users whose password or
+/// enabled flag was set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// The principal name (the storage key).
+    pub username: String,
+    /// The password hash; `None` for a reserved user that never got a password.
+    pub password_hash: Option<PasswordHash>,
+    /// Assigned roles.
+    pub roles: Vec<String>,
+    /// Full name.
+    pub full_name: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Arbitrary metadata.
+    pub metadata: JsonObject,
+    /// Disabled users cannot authenticate.
+    pub enabled: bool,
+}
+
+/// A role: cluster privileges plus what is stored for clients but not enforced here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RoleRecord {
+    /// The role name (the storage key).
+    pub name: String,
+    /// Cluster privilege names or `cluster:` action patterns.
+    pub cluster: Vec<String>,
+    /// Application patterns whose profile labels and data this role may write.
+    pub profile_write_applications: Vec<String>,
+    /// Index privileges, kept as given.
+    pub indices: Vec<Value>,
+    /// Application privileges, kept as given.
+    pub applications: Vec<Value>,
+    /// Run-as targets, kept as given.
+    pub run_as: Vec<String>,
+    /// Arbitrary metadata.
+    pub metadata: JsonObject,
+    /// Optional description.
+    pub description: Option<String>,
+}

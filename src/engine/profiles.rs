@@ -1,0 +1,377 @@
+//! Activate and get: SPEC §4, §5, §9 and §11.
+
+use super::data_filter::DataFilter;
+use super::model::{JsonObject, ProfileDoc, ProfileUser, Versioned};
+use super::uid::{self, MAX_DIFFERENTIATOR};
+use super::{invalid_bearer_token, Caller, Engine};
+use crate::auth::password::Secret;
+use crate::auth::privileges::action;
+use crate::error::{Challenge, Error, Violation};
+use crate::store::{CreateProfile, UpdateProfile};
+use std::collections::BTreeMap;
+
+/// A profile as the APIs return it: the stored document with `application_data` already
+/// narrowed by the request's data filter.
+pub type Profile = Versioned<ProfileDoc>;
+
+/// Within this many milliseconds of the last synchronization, an activation that would change
+/// nothing but the timestamp is skipped.
+pub const ACTIVATION_SKIP_WINDOW_MILLIS: i64 = 30_000;
+
+/// The grant types activation supports.
+const GRANT_PASSWORD: &str = "password";
+const GRANT_ACCESS_TOKEN: &str = "access_token";
+
+/// The end user's credentials for activation. Empty strings count as absent.
+#[derive(Debug, Clone, Default)]
+pub struct ActivateRequest {
+    /// `password` or `access_token`.
+    pub grant_type: Option<String>,
+    /// For the password grant.
+    pub username: Option<String>,
+    /// For the password grant.
+    pub password: Option<Secret>,
+    /// For the access-token grant.
+    pub access_token: Option<Secret>,
+}
+
+/// Why one uid of a multi-get could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileError {
+    /// Elasticsearch error type.
+    pub error_type: &'static str,
+    /// Reason text.
+    pub reason: String,
+}
+
+/// The result of a multi-get.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetProfilesResult {
+    /// Found profiles, in request order.
+    pub profiles: Vec<Profile>,
+    /// Failures keyed by uid, sorted by uid.
+    pub errors: BTreeMap<String, ProfileError>,
+}
+
+fn present(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.is_empty())
+}
+
+fn present_secret(value: &Option<Secret>) -> bool {
+    value.as_ref().is_some_and(|v| !v.is_empty())
+}
+
+impl ActivateRequest {
+    /// Elasticsearch's grant validation, messages accumulated in its order.
+    pub fn validate(&self) -> Result<(), Error> {
+        let Some(grant_type) = self.grant_type.as_deref().filter(|g| !g.is_empty()) else {
+            return Err(Error::validation("grant_type", "[grant_type] is required"));
+        };
+        let mut violations = Vec::new();
+        match grant_type {
+            GRANT_PASSWORD => {
+                if !present(&self.username) {
+                    violations.push(Violation::new(
+                        "username",
+                        "[username] is required for grant_type [password]",
+                    ));
+                }
+                if !present_secret(&self.password) {
+                    violations.push(Violation::new(
+                        "password",
+                        "[password] is required for grant_type [password]",
+                    ));
+                }
+                if present_secret(&self.access_token) {
+                    violations.push(Violation::new(
+                        "access_token",
+                        "[access_token] is not supported for grant_type [password]",
+                    ));
+                }
+            }
+            GRANT_ACCESS_TOKEN => {
+                if !present_secret(&self.access_token) {
+                    violations.push(Violation::new(
+                        "access_token",
+                        "[access_token] is required for grant_type [access_token]",
+                    ));
+                }
+                if present(&self.username) {
+                    violations.push(Violation::new(
+                        "username",
+                        "[username] is not supported for grant_type [access_token]",
+                    ));
+                }
+                if present_secret(&self.password) {
+                    violations.push(Violation::new(
+                        "password",
+                        "[password] is not supported for grant_type [access_token]",
+                    ));
+                }
+            }
+            other => {
+                violations.push(Violation::new(
+                    "grant_type",
+                    format!("grant_type [{other}] is not supported"),
+                ));
+            }
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ActionValidation(violations))
+        }
+    }
+}
+
+/// Elasticsearch's get-profiles validation: both messages may accumulate.
+pub fn validate_uids(uids: &[String]) -> Result<(), Error> {
+    let mut violations = Vec::new();
+    if uids.is_empty() {
+        violations.push(Violation::new("uids", "profile UIDs must be provided"));
+    }
+    if uids.iter().any(|u| u.trim().is_empty()) {
+        violations.push(Violation::new("uids", "Profile UID cannot be empty"));
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ActionValidation(violations))
+    }
+}
+
+/// Whether re-activating `stored` with `user` at `now` may skip the write.
+fn activation_can_skip(stored: &Profile, user: &ProfileUser, now: i64) -> bool {
+    stored.doc.enabled
+        && stored.doc.user == *user
+        && now - stored.doc.last_synchronized < ACTIVATION_SKIP_WINDOW_MILLIS
+}
+
+/// Activation always answers with empty data.
+fn without_data(mut profile: Profile) -> Profile {
+    profile.doc.application_data = JsonObject::new();
+    profile
+}
+
+impl Engine {
+    /// Creates or refreshes the profile of the end user named by the grant.
+    pub async fn activate(
+        &self,
+        caller: &Caller,
+        request: ActivateRequest,
+    ) -> Result<Profile, Error> {
+        request.validate()?;
+        self.authorize(caller, action::PROFILE_ACTIVATE)?;
+        let user = self.authenticate_grant(&request).await?;
+        let profile = self.activate_user(user).await?;
+        Ok(without_data(profile))
+    }
+
+    async fn authenticate_grant(&self, request: &ActivateRequest) -> Result<ProfileUser, Error> {
+        let (Some(username), Some(password)) = (&request.username, &request.password) else {
+            // Validation passed and this is not the password grant: the access-token grant.
+            return Err(invalid_bearer_token());
+        };
+        let user = self
+            .inner
+            .realms
+            .authenticate(username, password)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated {
+                reason: format!(
+                    "unable to authenticate user [{username}] for action [{}]",
+                    action::PROFILE_ACTIVATE
+                ),
+                challenge: Challenge::Default,
+                unsuccessful_credentials: None,
+            })?;
+        Ok(ProfileUser {
+            username: user.username,
+            roles: user.roles,
+            realm: user.realm,
+            email: user.email,
+            full_name: user.full_name,
+        })
+    }
+
+    /// The create-or-update cycle of SPEC §4.3, for an already authenticated end user.
+    pub async fn activate_user(&self, user: ProfileUser) -> Result<Profile, Error> {
+        if let Some(existing) = self
+            .store()
+            .find_profile_by_user(&user.username, &user.realm.realm_type)
+            .await?
+        {
+            return self.update_for_activation(existing, user).await;
+        }
+        let mut differentiator = 0;
+        loop {
+            let doc = ProfileDoc {
+                uid: uid::uid(&user.username, differentiator),
+                enabled: true,
+                last_synchronized: self.now(),
+                user: user.clone(),
+                labels: JsonObject::new(),
+                application_data: JsonObject::new(),
+            };
+            match self.store().create_profile(doc).await? {
+                CreateProfile::Created(profile) => return Ok(profile),
+                // A concurrent activation of the same user won the race: refresh its profile.
+                CreateProfile::UserHasProfile(existing) => {
+                    return self.update_for_activation(existing, user).await
+                }
+                // The uid belongs to someone else (same username in another realm, or a hash
+                // collision): try the next differentiator.
+                CreateProfile::UidTaken(_) if differentiator < MAX_DIFFERENTIATOR => {
+                    differentiator += 1;
+                }
+                CreateProfile::UidTaken(_) => {
+                    return Err(Error::Internal(format!(
+                        "profile differentiator value is too high for base Uid [{}]",
+                        uid::base_uid(&user.username)
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn update_for_activation(
+        &self,
+        stored: Profile,
+        user: ProfileUser,
+    ) -> Result<Profile, Error> {
+        let now = self.now();
+        if activation_can_skip(&stored, &user, now) {
+            return Ok(stored);
+        }
+        let mut doc = stored.doc.clone();
+        doc.enabled = true;
+        doc.last_synchronized = now;
+        doc.user = user.clone();
+        match self.store().update_profile(doc, stored.seq_no).await? {
+            UpdateProfile::Updated(profile) => Ok(profile),
+            // Someone else wrote first; if their write already says what ours would, use it.
+            UpdateProfile::Conflict(current)
+                if activation_can_skip(&current, &user, self.now()) =>
+            {
+                Ok(current)
+            }
+            UpdateProfile::Conflict(current) => Err(Error::VersionConflict {
+                uid: current.doc.uid.clone(),
+                required_seq_no: stored.seq_no,
+                required_primary_term: stored.primary_term,
+                current_seq_no: current.seq_no,
+                current_primary_term: current.primary_term,
+            }),
+            UpdateProfile::Missing => Err(Error::Internal(format!(
+                "profile [{}] disappeared during activation",
+                stored.doc.uid
+            ))),
+        }
+    }
+
+    /// Reads profiles by uid, in request order, with `data` narrowed by `filter`.
+    pub async fn get_profiles(
+        &self,
+        caller: &Caller,
+        uids: &[String],
+        filter: &DataFilter,
+    ) -> Result<GetProfilesResult, Error> {
+        validate_uids(uids)?;
+        self.authorize(caller, action::PROFILE_GET)?;
+        let mut result = GetProfilesResult {
+            profiles: Vec::new(),
+            errors: BTreeMap::new(),
+        };
+        if !self.store().profile_index_exists().await? {
+            for uid in uids {
+                result.errors.insert(
+                    uid.clone(),
+                    ProfileError {
+                        error_type: "exception",
+                        reason: "profile index does not exist".into(),
+                    },
+                );
+            }
+            return Ok(result);
+        }
+        let found = self.store().get_profiles(uids).await?;
+        for (uid, profile) in uids.iter().zip(found) {
+            match profile {
+                Some(mut profile) => {
+                    profile.doc.application_data = filter.apply(&profile.doc.application_data);
+                    result.profiles.push(profile);
+                }
+                None => {
+                    result.errors.insert(
+                        uid.clone(),
+                        ProfileError {
+                            error_type: "resource_not_found_exception",
+                            reason: "profile document not found".into(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(
+        grant: Option<&str>,
+        user: Option<&str>,
+        pass: Option<&str>,
+        token: Option<&str>,
+    ) -> ActivateRequest {
+        ActivateRequest {
+            grant_type: grant.map(Into::into),
+            username: user.map(Into::into),
+            password: pass.map(Secret::new),
+            access_token: token.map(Secret::new),
+        }
+    }
+
+    fn reason(r: ActivateRequest) -> Option<String> {
+        r.validate().err().map(|e| e.reason())
+    }
+
+    #[test]
+    fn grant_validation_matches_elasticsearch_messages() {
+        let cases: Vec<(ActivateRequest, Option<&str>)> = vec![
+            (request(Some("password"), Some("u"), Some("p"), None), None),
+            (request(Some("access_token"), None, None, Some("t")), None),
+            (request(None, Some("u"), Some("p"), Some("t")), Some("Validation Failed: 1: [grant_type] is required;")),
+            (request(Some(""), None, None, None), Some("Validation Failed: 1: [grant_type] is required;")),
+            (request(Some("password"), None, None, None), Some("Validation Failed: 1: [username] is required for grant_type [password];2: [password] is required for grant_type [password];")),
+            (request(Some("password"), Some(""), Some("p"), Some("t")), Some("Validation Failed: 1: [username] is required for grant_type [password];2: [access_token] is not supported for grant_type [password];")),
+            (request(Some("password"), Some("u"), Some("p"), Some("")), None),
+            (request(Some("access_token"), Some("u"), Some("p"), None), Some("Validation Failed: 1: [access_token] is required for grant_type [access_token];2: [username] is not supported for grant_type [access_token];3: [password] is not supported for grant_type [access_token];")),
+            (request(Some("client_credentials"), Some("u"), None, None), Some("Validation Failed: 1: grant_type [client_credentials] is not supported;")),
+        ];
+        for (req, expected) in cases {
+            let shown = format!("{req:?}");
+            assert_eq!(reason(req).as_deref(), expected, "{shown}");
+        }
+    }
+
+    #[test]
+    fn uid_list_validation_accumulates() {
+        let reason = |uids: &[&str]| {
+            validate_uids(&uids.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .err()
+                .map(|e| e.reason())
+        };
+        assert_eq!(
+            reason(&[]).as_deref(),
+            Some("Validation Failed: 1: profile UIDs must be provided;")
+        );
+        assert_eq!(
+            reason(&["a", " "]).as_deref(),
+            Some("Validation Failed: 1: Profile UID cannot be empty;")
+        );
+        assert_eq!(reason(&["a"]), None);
+    }
+}

@@ -1,0 +1,128 @@
+//! Roles: SPEC-security §3. Built-in roles are fixed; native roles live in the store.
+
+use super::model::RoleRecord;
+use super::users::{invalid_name_message, valid_name};
+use super::{Caller, Engine};
+use crate::auth::privileges::{
+    action, builtin_role, is_action_pattern, BUILTIN_ROLE_NAMES, CLUSTER_PRIVILEGE_NAMES,
+};
+use crate::error::{Error, Violation};
+use crate::store::{Store, StoreError};
+
+/// Finds a role: built-in first, then the store.
+pub async fn find_role(store: &dyn Store, name: &str) -> Result<Option<RoleRecord>, StoreError> {
+    match builtin_role(name) {
+        Some(role) => Ok(Some(role)),
+        None => store.get_role(name).await,
+    }
+}
+
+/// Elasticsearch's role validation, all messages accumulated.
+pub fn validate_role(role: &RoleRecord) -> Result<(), Error> {
+    let mut violations = Vec::new();
+    if builtin_role(&role.name).is_some() {
+        violations.push(Violation::new(
+            "name",
+            format!("Role [{}] is reserved and may not be used.", role.name),
+        ));
+    }
+    if !valid_name(&role.name) {
+        violations.push(Violation::new("name", invalid_name_message("Role")));
+    }
+    for privilege in &role.cluster {
+        let lowered = privilege.to_ascii_lowercase();
+        if !is_action_pattern(&lowered) && !CLUSTER_PRIVILEGE_NAMES.contains(&lowered.as_str()) {
+            violations.push(Violation::new(
+                "cluster",
+                format!(
+                    "unknown cluster privilege [{lowered}]. a privilege must be either one of the predefined cluster privilege names [{}] or a pattern over one of the available cluster actions",
+                    CLUSTER_PRIVILEGE_NAMES.join(",")
+                ),
+            ));
+        }
+    }
+    if role.metadata.keys().any(|k| k.starts_with('_')) {
+        violations.push(Violation::new(
+            "metadata",
+            "role descriptor metadata keys may not start with [_]",
+        ));
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ActionValidation(violations))
+    }
+}
+
+impl Engine {
+    /// Creates or replaces a native role; true when created.
+    pub async fn put_role(&self, caller: &Caller, role: RoleRecord) -> Result<bool, Error> {
+        validate_role(&role)?;
+        self.authorize(caller, action::ROLE_PUT)?;
+        Ok(self.store().put_role(role).await?)
+    }
+
+    /// Reads roles by name (all when `names` is empty); unknown names are left out.
+    pub async fn get_roles(
+        &self,
+        caller: &Caller,
+        names: &[String],
+    ) -> Result<Vec<RoleRecord>, Error> {
+        self.authorize(caller, action::ROLE_GET)?;
+        if names.is_empty() {
+            let mut roles: Vec<RoleRecord> = BUILTIN_ROLE_NAMES
+                .iter()
+                .filter_map(|n| builtin_role(n))
+                .collect();
+            roles.extend(self.store().list_roles().await?);
+            return Ok(roles);
+        }
+        let mut roles = Vec::new();
+        for name in names {
+            if let Some(role) = find_role(self.store(), name).await? {
+                roles.push(role);
+            }
+        }
+        Ok(roles)
+    }
+
+    /// Deletes a native role; false when there was none.
+    pub async fn delete_role(&self, caller: &Caller, name: &str) -> Result<bool, Error> {
+        self.authorize(caller, action::ROLE_DELETE)?;
+        if builtin_role(name).is_some() {
+            return Err(Error::IllegalArgument(format!(
+                "role [{name}] is reserved and cannot be deleted"
+            )));
+        }
+        Ok(self.store().delete_role(name).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str, cluster: &[&str]) -> RoleRecord {
+        RoleRecord {
+            name: name.into(),
+            cluster: cluster.iter().map(|s| s.to_string()).collect(),
+            ..RoleRecord::default()
+        }
+    }
+
+    #[test]
+    fn role_validation_accumulates_elasticsearch_messages() {
+        assert!(validate_role(&role(
+            "profile_admin",
+            &[
+                "manage_user_profile",
+                "cluster:admin/xpack/security/profile/*"
+            ]
+        ))
+        .is_ok());
+        let reason = validate_role(&role("superuser", &["Bogus"]))
+            .unwrap_err()
+            .reason();
+        assert!(reason.starts_with("Validation Failed: 1: Role [superuser] is reserved and may not be used.;2: unknown cluster privilege [bogus]. a privilege must be either one of the predefined cluster privilege names [none,"), "{reason}");
+    }
+}

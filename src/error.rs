@@ -1,0 +1,275 @@
+//! The one error type every layer returns, and the one table that maps it to the wire.
+//!
+//! Each variant names an Elasticsearch exception type. [`Error::es_type`], [`Error::http_status`]
+//! and [`Error::grpc_code`] match exhaustively, so a new variant cannot reach a client unmapped.
+
+use std::fmt;
+
+/// One failed rule of a request, with the request field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The request field at fault (used as the gRPC BadRequest field).
+    pub field: &'static str,
+    /// Elasticsearch's message for the failure.
+    pub message: String,
+}
+
+impl Violation {
+    /// A violation of `field` with Elasticsearch's `message`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Which `WWW-Authenticate` challenge a 401 carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// The default challenges: Basic, then Bearer.
+    Default,
+    /// The single Bearer challenge Elasticsearch sends for an expired or invalidated token.
+    ExpiredToken,
+}
+
+impl Challenge {
+    /// The `WWW-Authenticate` header values, in the order Elasticsearch sends them.
+    pub fn header_values(self) -> &'static [&'static str] {
+        match self {
+            Challenge::Default => &[
+                r#"Basic realm="security", charset="UTF-8""#,
+                r#"Bearer realm="security""#,
+            ],
+            Challenge::ExpiredToken => &[
+                r#"Bearer realm="security", error="invalid_token", error_description="The access token expired""#,
+            ],
+        }
+    }
+}
+
+/// Every error a client can see.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// A request failed `validate()`: `action_request_validation_exception`, 400.
+    ActionValidation(Vec<Violation>),
+    /// Elasticsearch's plain `ValidationException` (user writes): `validation_exception`, 400.
+    Validation(Vec<Violation>),
+    /// `illegal_argument_exception`, 400.
+    IllegalArgument(String),
+    /// `parse_exception`, 400 (for example a missing required body).
+    Parse(String),
+    /// `x_content_parse_exception`, 400: the body did not fit the endpoint's strict parser.
+    XContentParse(String),
+    /// `status_exception` with status 400.
+    BadStatus(String),
+    /// A bad `Accept`/`Content-Type` compatible-with version: `media_type_header_exception`, 400,
+    /// whose cause (a `status_exception`) says what was wrong.
+    MediaTypeHeader(String),
+    /// The request body exceeded the configured limit: 413.
+    ContentTooLong {
+        /// The body size received (or at least how much was read before giving up).
+        length: u64,
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+    /// `security_exception`, 401.
+    Unauthenticated {
+        /// Elasticsearch's reason text.
+        reason: String,
+        /// The `WWW-Authenticate` challenge to send.
+        challenge: Challenge,
+        /// Credentials that were presented but could not be used, e.g. `oauth2 token: invalid token`.
+        unsuccessful_credentials: Option<String>,
+    },
+    /// `security_exception`, 403.
+    Forbidden(String),
+    /// `resource_not_found_exception`, 404.
+    ResourceNotFound(String),
+    /// `document_missing_exception`, 404, for the profile with this uid.
+    DocumentMissing {
+        /// The profile uid.
+        uid: String,
+    },
+    /// `version_conflict_engine_exception`, 409.
+    VersionConflict {
+        /// The profile uid.
+        uid: String,
+        /// The sequence number the caller required.
+        required_seq_no: i64,
+        /// The primary term the caller required.
+        required_primary_term: i64,
+        /// The document's current sequence number.
+        current_seq_no: i64,
+        /// The document's current primary term.
+        current_primary_term: i64,
+    },
+    /// `illegal_state_exception`, 500.
+    IllegalState(String),
+    /// A plain Elasticsearch `exception`, 500.
+    Internal(String),
+    /// The store could not be reached or failed: `exception`, 503. The text is logged, not sent.
+    StoreUnavailable(String),
+}
+
+/// The profile store's index name, reported in document-level errors as Elasticsearch does.
+pub const PROFILE_INDEX: &str = ".security-profile-8";
+
+impl Error {
+    /// A single `action_request_validation_exception`.
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Error::ActionValidation(vec![Violation::new(field, message)])
+    }
+
+    /// The Elasticsearch exception type, in snake case.
+    pub fn es_type(&self) -> &'static str {
+        match self {
+            Error::ActionValidation(_) => "action_request_validation_exception",
+            Error::Validation(_) => "validation_exception",
+            Error::IllegalArgument(_) => "illegal_argument_exception",
+            Error::Parse(_) => "parse_exception",
+            Error::XContentParse(_) => "x_content_parse_exception",
+            Error::BadStatus(_) => "status_exception",
+            Error::MediaTypeHeader(_) => "media_type_header_exception",
+            Error::ContentTooLong { .. } => "content_too_long_exception",
+            Error::Unauthenticated { .. } | Error::Forbidden(_) => "security_exception",
+            Error::ResourceNotFound(_) => "resource_not_found_exception",
+            Error::DocumentMissing { .. } => "document_missing_exception",
+            Error::VersionConflict { .. } => "version_conflict_engine_exception",
+            Error::IllegalState(_) => "illegal_state_exception",
+            Error::Internal(_) | Error::StoreUnavailable(_) => "exception",
+        }
+    }
+
+    /// The HTTP status Elasticsearch answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::ActionValidation(_)
+            | Error::Validation(_)
+            | Error::IllegalArgument(_)
+            | Error::Parse(_)
+            | Error::XContentParse(_)
+            | Error::BadStatus(_)
+            | Error::MediaTypeHeader(_) => 400,
+            Error::ContentTooLong { .. } => 413,
+            Error::Unauthenticated { .. } => 401,
+            Error::Forbidden(_) => 403,
+            Error::ResourceNotFound(_) | Error::DocumentMissing { .. } => 404,
+            Error::VersionConflict { .. } => 409,
+            Error::IllegalState(_) | Error::Internal(_) => 500,
+            Error::StoreUnavailable(_) => 503,
+        }
+    }
+
+    /// The gRPC status code for the same failure.
+    pub fn grpc_code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            Error::ActionValidation(_)
+            | Error::Validation(_)
+            | Error::IllegalArgument(_)
+            | Error::Parse(_)
+            | Error::XContentParse(_)
+            | Error::BadStatus(_)
+            | Error::MediaTypeHeader(_) => Code::InvalidArgument,
+            Error::ContentTooLong { .. } => Code::ResourceExhausted,
+            Error::Unauthenticated { .. } => Code::Unauthenticated,
+            Error::Forbidden(_) => Code::PermissionDenied,
+            Error::ResourceNotFound(_) | Error::DocumentMissing { .. } => Code::NotFound,
+            Error::VersionConflict { .. } => Code::Aborted,
+            Error::IllegalState(_) | Error::Internal(_) => Code::Internal,
+            Error::StoreUnavailable(_) => Code::Unavailable,
+        }
+    }
+
+    /// The field violations of a validation failure (empty for other errors).
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            Error::ActionValidation(v) | Error::Validation(v) => v,
+            _ => &[],
+        }
+    }
+
+    /// Elasticsearch's reason text, exactly as it renders it. Never contains secrets.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::ActionValidation(v) | Error::Validation(v) => validation_reason(v),
+            Error::IllegalArgument(m)
+            | Error::Parse(m)
+            | Error::XContentParse(m)
+            | Error::BadStatus(m)
+            | Error::Forbidden(m)
+            | Error::ResourceNotFound(m)
+            | Error::IllegalState(m)
+            | Error::Internal(m) => m.clone(),
+            Error::ContentTooLong { length, limit } => {
+                format!("request body of [{length}] bytes exceeds the limit of [{limit}] bytes")
+            }
+            Error::Unauthenticated { reason, .. } => reason.clone(),
+            Error::MediaTypeHeader(_) => "Invalid media-type value on headers [Accept, Content-Type]".into(),
+            Error::DocumentMissing { uid } => format!("[profile_{uid}]: document missing"),
+            Error::VersionConflict {
+                uid,
+                required_seq_no,
+                required_primary_term,
+                current_seq_no,
+                current_primary_term,
+            } => format!(
+                "[profile_{uid}]: version conflict, required seqNo [{required_seq_no}], primary term [{required_primary_term}]. current document has seqNo [{current_seq_no}] and primary term [{current_primary_term}]"
+            ),
+            // The detail stays in the server log; clients learn only that the store is down.
+            Error::StoreUnavailable(_) => "the profile store is unavailable".to_string(),
+        }
+    }
+}
+
+/// Renders accumulated messages the way Elasticsearch's `ValidationException` does.
+fn validation_reason(violations: &[Violation]) -> String {
+    let mut reason = String::from("Validation Failed: ");
+    for (index, violation) in violations.iter().enumerate() {
+        reason.push_str(&format!("{}: {};", index + 1, violation.message));
+    }
+    reason
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.es_type(), self.reason())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Results across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_messages_are_numbered_and_semicolon_terminated() {
+        let error = Error::ActionValidation(vec![
+            Violation::new(
+                "username",
+                "[username] is required for grant_type [password]",
+            ),
+            Violation::new(
+                "password",
+                "[password] is required for grant_type [password]",
+            ),
+        ]);
+        assert_eq!(
+            error.reason(),
+            "Validation Failed: 1: [username] is required for grant_type [password];2: [password] is required for grant_type [password];"
+        );
+        assert_eq!(error.http_status(), 400);
+    }
+
+    #[test]
+    fn store_failures_hide_their_detail_from_clients() {
+        let error = Error::StoreUnavailable("disk /secret/path failed".into());
+        assert!(!error.reason().contains("secret"));
+        assert_eq!(error.grpc_code(), tonic::Code::Unavailable);
+    }
+}

@@ -1,0 +1,213 @@
+//! Conversions between protobuf messages and engine types, and errors to `tonic::Status`.
+
+use crate::engine::model::{JsonObject, RoleRecord};
+use crate::engine::profiles::Profile;
+use crate::engine::users::UserView;
+use crate::error::Error;
+use crate::pb;
+use prost_types::value::Kind;
+use std::collections::HashMap;
+use tonic::Status;
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The ErrorInfo domain of every error this service returns.
+const ERROR_DOMAIN: &str = "userprofiles";
+
+/// Renders an engine error as a gRPC status with google.rpc details: ErrorInfo whose reason is
+/// the Elasticsearch error type, and BadRequest field violations for validation failures.
+pub fn status(error: &Error) -> Status {
+    let mut details = ErrorDetails::new();
+    let mut metadata = HashMap::new();
+    metadata.insert("http_status".to_owned(), error.http_status().to_string());
+    if let Error::Unauthenticated { challenge, .. } = error {
+        metadata.insert(
+            "www_authenticate".to_owned(),
+            challenge.header_values().join(", "),
+        );
+    }
+    details.set_error_info(error.es_type(), ERROR_DOMAIN, metadata);
+    for violation in error.violations() {
+        details.add_bad_request_violation(violation.field, violation.message.clone());
+    }
+    Status::with_error_details(error.grpc_code(), error.reason(), details)
+}
+
+/// JSON to protobuf `Value`.
+pub fn to_pb_value(value: &serde_json::Value) -> prost_types::Value {
+    use serde_json::Value as J;
+    let kind = match value {
+        J::Null => Kind::NullValue(0),
+        J::Bool(b) => Kind::BoolValue(*b),
+        J::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+        J::String(s) => Kind::StringValue(s.clone()),
+        J::Array(items) => Kind::ListValue(prost_types::ListValue {
+            values: items.iter().map(to_pb_value).collect(),
+        }),
+        J::Object(map) => Kind::StructValue(to_struct(map)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+/// A JSON object to protobuf `Struct`.
+pub fn to_struct(map: &JsonObject) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: map
+            .iter()
+            .map(|(k, v)| (k.clone(), to_pb_value(v)))
+            .collect(),
+    }
+}
+
+/// Protobuf `Value` to JSON. Whole numbers come back as integers, so values written through
+/// gRPC read back the same through the JSON gateway.
+pub fn from_pb_value(value: &prost_types::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => J::Null,
+        Some(Kind::BoolValue(b)) => J::Bool(*b),
+        Some(Kind::NumberValue(n)) => {
+            if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+                J::from(*n as i64)
+            } else {
+                serde_json::Number::from_f64(*n)
+                    .map(J::Number)
+                    .unwrap_or(J::Null)
+            }
+        }
+        Some(Kind::StringValue(s)) => J::String(s.clone()),
+        Some(Kind::ListValue(list)) => J::Array(list.values.iter().map(from_pb_value).collect()),
+        Some(Kind::StructValue(s)) => J::Object(from_struct(s)),
+    }
+}
+
+/// Protobuf `Struct` to a JSON object, keys sorted (protobuf maps carry no order).
+pub fn from_struct(value: &prost_types::Struct) -> JsonObject {
+    let mut keys: Vec<&String> = value.fields.keys().collect();
+    keys.sort();
+    keys.into_iter()
+        .map(|k| (k.clone(), from_pb_value(&value.fields[k])))
+        .collect()
+}
+
+/// Engine profile to protobuf.
+pub fn profile(profile: Profile) -> pb::Profile {
+    let doc = profile.doc;
+    pb::Profile {
+        uid: doc.uid,
+        enabled: doc.enabled,
+        last_synchronized: doc.last_synchronized,
+        user: Some(pb::ProfileUser {
+            username: doc.user.username,
+            roles: doc.user.roles,
+            realm_name: doc.user.realm.name,
+            realm_domain: None,
+            email: doc.user.email,
+            full_name: doc.user.full_name,
+        }),
+        labels: Some(to_struct(&doc.labels)),
+        data: Some(to_struct(&doc.application_data)),
+        doc: Some(pb::DocVersion {
+            primary_term: profile.primary_term,
+            seq_no: profile.seq_no,
+        }),
+    }
+}
+
+/// Engine user view to protobuf (never the password hash).
+pub fn user(view: UserView) -> pb::User {
+    let user = view.user;
+    pb::User {
+        username: user.username,
+        roles: user.roles,
+        full_name: user.full_name,
+        email: user.email,
+        metadata: Some(to_struct(&user.metadata)),
+        enabled: user.enabled,
+        profile_uid: view.profile_uid,
+    }
+}
+
+/// Engine role to protobuf.
+pub fn role(role: RoleRecord) -> pb::Role {
+    let structs = |values: &[serde_json::Value]| {
+        values
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::Object(map) => to_struct(map),
+                _ => prost_types::Struct::default(),
+            })
+            .collect()
+    };
+    pb::Role {
+        indices: structs(&role.indices),
+        applications: structs(&role.applications),
+        name: role.name,
+        cluster: role.cluster,
+        global: Some(pb::GlobalPrivileges {
+            profile_write_applications: role.profile_write_applications,
+        }),
+        run_as: role.run_as,
+        metadata: Some(to_struct(&role.metadata)),
+        description: role.description,
+    }
+}
+
+/// Protobuf role to the engine's record.
+pub fn role_record(role: pb::Role) -> RoleRecord {
+    RoleRecord {
+        name: role.name,
+        cluster: role.cluster,
+        profile_write_applications: role
+            .global
+            .map(|g| g.profile_write_applications)
+            .unwrap_or_default(),
+        indices: role
+            .indices
+            .iter()
+            .map(|s| serde_json::Value::Object(from_struct(s)))
+            .collect(),
+        applications: role
+            .applications
+            .iter()
+            .map(|s| serde_json::Value::Object(from_struct(s)))
+            .collect(),
+        run_as: role.run_as,
+        metadata: role.metadata.as_ref().map(from_struct).unwrap_or_default(),
+        description: role.description,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_survives_a_round_trip_through_struct() {
+        let original = json!({"a": {"b": [1, 2.5, "x", null, true]}, "n": -3});
+        let map = original.as_object().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(from_struct(&to_struct(map))),
+            original
+        );
+    }
+
+    #[test]
+    fn validation_errors_carry_field_violations_and_the_elasticsearch_type() {
+        let error = Error::validation(
+            "username",
+            "[username] is required for grant_type [password]",
+        );
+        let status = status(&error);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let details = status.get_error_details();
+        assert_eq!(
+            details.error_info().unwrap().reason,
+            "action_request_validation_exception"
+        );
+        assert_eq!(
+            details.bad_request().unwrap().field_violations[0].field,
+            "username"
+        );
+    }
+}

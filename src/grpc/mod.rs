@@ -1,0 +1,321 @@
+//! The gRPC front end: thin tonic adapters over the engine. Each RPC authenticates the caller
+//! from the `authorization` metadata, converts the message, calls the engine once and converts
+//! the answer back. No rule lives here.
+
+pub mod convert;
+
+use crate::auth::parse_authorization;
+use crate::auth::password::Secret;
+use crate::engine::data_filter::DataFilter;
+use crate::engine::profiles::ActivateRequest;
+use crate::engine::users::PutUserRequest;
+use crate::engine::{Caller, Engine};
+use crate::error::Error;
+use crate::pb;
+use convert::status;
+use tonic::{Request, Response, Status};
+
+/// Implements every `userprofiles.v1` service over one engine.
+#[derive(Clone)]
+pub struct GrpcApi {
+    engine: Engine,
+}
+
+impl GrpcApi {
+    /// Adapters over `engine`.
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+
+    async fn caller<T>(&self, request: &Request<T>, method: &str) -> Result<Caller, Status> {
+        let credentials = match request.metadata().get("authorization") {
+            Some(value) => parse_authorization(value.as_bytes()).map_err(|e| status(&e))?,
+            None => None,
+        };
+        self.engine
+            .authenticate(credentials, &format!("gRPC request [{method}]"))
+            .await
+            .map_err(|e| status(&e))
+    }
+}
+
+fn non_empty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+fn reply<T, U>(
+    result: Result<T, Error>,
+    convert: impl FnOnce(T) -> U,
+) -> Result<Response<U>, Status> {
+    result
+        .map(|v| Response::new(convert(v)))
+        .map_err(|e| status(&e))
+}
+
+#[tonic::async_trait]
+impl pb::user_profiles_server::UserProfiles for GrpcApi {
+    async fn activate(
+        &self,
+        request: Request<pb::ActivateRequest>,
+    ) -> Result<Response<pb::Profile>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.UserProfiles/Activate")
+            .await?;
+        let message = request.into_inner();
+        let engine_request = ActivateRequest {
+            grant_type: non_empty(message.grant_type),
+            username: non_empty(message.username),
+            password: non_empty(message.password).map(Secret::new),
+            access_token: non_empty(message.access_token).map(Secret::new),
+        };
+        reply(
+            self.engine.activate(&caller, engine_request).await,
+            convert::profile,
+        )
+    }
+
+    async fn get_profiles(
+        &self,
+        request: Request<pb::GetProfilesRequest>,
+    ) -> Result<Response<pb::GetProfilesResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.UserProfiles/GetProfiles")
+            .await?;
+        let message = request.into_inner();
+        let filter = DataFilter::new(&message.data);
+        reply(
+            self.engine
+                .get_profiles(&caller, &message.uids, &filter)
+                .await,
+            |result| {
+                let errors = (!result.errors.is_empty()).then(|| pb::ProfileErrors {
+                    count: result.errors.len() as i32,
+                    details: result
+                        .errors
+                        .into_iter()
+                        .map(|(uid, e)| {
+                            (
+                                uid,
+                                pb::ErrorCause {
+                                    r#type: e.error_type.to_owned(),
+                                    reason: e.reason,
+                                },
+                            )
+                        })
+                        .collect(),
+                });
+                pb::GetProfilesResponse {
+                    profiles: result.profiles.into_iter().map(convert::profile).collect(),
+                    errors,
+                }
+            },
+        )
+    }
+}
+
+#[tonic::async_trait]
+impl pb::users_server::Users for GrpcApi {
+    async fn put_user(
+        &self,
+        request: Request<pb::PutUserRequest>,
+    ) -> Result<Response<pb::PutUserResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Users/PutUser")
+            .await?;
+        let m = request.into_inner();
+        let engine_request = PutUserRequest {
+            username: m.username,
+            password: m.password.map(Secret::new),
+            password_hash: m.password_hash,
+            roles: Some(m.roles),
+            full_name: m.full_name,
+            email: m.email,
+            metadata: m
+                .metadata
+                .as_ref()
+                .map(convert::from_struct)
+                .unwrap_or_default(),
+            enabled: m.enabled,
+        };
+        reply(
+            self.engine.put_user(&caller, engine_request).await,
+            |created| pb::PutUserResponse { created },
+        )
+    }
+
+    async fn get_users(
+        &self,
+        request: Request<pb::GetUsersRequest>,
+    ) -> Result<Response<pb::GetUsersResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Users/GetUsers")
+            .await?;
+        let m = request.into_inner();
+        let users = self
+            .engine
+            .get_users(&caller, &m.usernames, m.with_profile_uid)
+            .await
+            .map_err(|e| status(&e))?;
+        if users.is_empty() && !m.usernames.is_empty() {
+            return Err(Status::not_found(format!(
+                "users [{}] not found",
+                m.usernames.join(",")
+            )));
+        }
+        Ok(Response::new(pb::GetUsersResponse {
+            users: users.into_iter().map(convert::user).collect(),
+        }))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Users/DeleteUser")
+            .await?;
+        let username = request.into_inner().username;
+        match self.engine.delete_user(&caller, &username).await {
+            Ok(true) => Ok(Response::new(pb::DeleteUserResponse { found: true })),
+            Ok(false) => Err(Status::not_found(format!("user [{username}] not found"))),
+            Err(e) => Err(status(&e)),
+        }
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Users/ChangePassword")
+            .await?;
+        let m = request.into_inner();
+        let username = non_empty(m.username);
+        let result = self
+            .engine
+            .change_password(
+                &caller,
+                username.as_deref(),
+                m.password.map(Secret::new),
+                m.password_hash,
+            )
+            .await;
+        reply(result, |()| pb::ChangePasswordResponse {})
+    }
+
+    async fn enable_user(
+        &self,
+        request: Request<pb::SetUserEnabledRequest>,
+    ) -> Result<Response<pb::SetUserEnabledResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Users/EnableUser")
+            .await?;
+        let username = request.into_inner().username;
+        reply(
+            self.engine.set_user_enabled(&caller, &username, true).await,
+            |()| pb::SetUserEnabledResponse {},
+        )
+    }
+
+    async fn disable_user(
+        &self,
+        request: Request<pb::SetUserEnabledRequest>,
+    ) -> Result<Response<pb::SetUserEnabledResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Users/DisableUser")
+            .await?;
+        let username = request.into_inner().username;
+        reply(
+            self.engine
+                .set_user_enabled(&caller, &username, false)
+                .await,
+            |()| pb::SetUserEnabledResponse {},
+        )
+    }
+}
+
+#[tonic::async_trait]
+impl pb::roles_server::Roles for GrpcApi {
+    async fn put_role(
+        &self,
+        request: Request<pb::PutRoleRequest>,
+    ) -> Result<Response<pb::PutRoleResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Roles/PutRole")
+            .await?;
+        let role = request.into_inner().role.unwrap_or_default();
+        reply(
+            self.engine
+                .put_role(&caller, convert::role_record(role))
+                .await,
+            |created| pb::PutRoleResponse { created },
+        )
+    }
+
+    async fn get_roles(
+        &self,
+        request: Request<pb::GetRolesRequest>,
+    ) -> Result<Response<pb::GetRolesResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Roles/GetRoles")
+            .await?;
+        let names = request.into_inner().names;
+        let roles = self
+            .engine
+            .get_roles(&caller, &names)
+            .await
+            .map_err(|e| status(&e))?;
+        if roles.is_empty() && !names.is_empty() {
+            return Err(Status::not_found(format!(
+                "roles [{}] not found",
+                names.join(",")
+            )));
+        }
+        Ok(Response::new(pb::GetRolesResponse {
+            roles: roles.into_iter().map(convert::role).collect(),
+        }))
+    }
+
+    async fn delete_role(
+        &self,
+        request: Request<pb::DeleteRoleRequest>,
+    ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Roles/DeleteRole")
+            .await?;
+        let name = request.into_inner().name;
+        match self.engine.delete_role(&caller, &name).await {
+            Ok(true) => Ok(Response::new(pb::DeleteRoleResponse { found: true })),
+            Ok(false) => Err(Status::not_found(format!("role [{name}] not found"))),
+            Err(e) => Err(status(&e)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::security_server::Security for GrpcApi {
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Security/Authenticate")
+            .await?;
+        let user = caller.user;
+        let realm = pb::RealmRef {
+            name: user.realm.name,
+            r#type: user.realm.realm_type,
+        };
+        Ok(Response::new(pb::AuthenticateResponse {
+            username: user.username,
+            roles: user.roles,
+            full_name: user.full_name,
+            email: user.email,
+            metadata: Some(convert::to_struct(&user.metadata)),
+            enabled: true,
+            authentication_realm: Some(realm.clone()),
+            lookup_realm: Some(realm),
+            authentication_type: user.authentication_type.as_str().to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,489 @@
+//! One function per endpoint: parse the body and parameters as Elasticsearch's REST handler
+//! does, call the engine once, render the answer.
+
+use super::body::{object_fields, string_field, token_name, unknown_field, Field};
+use super::{json, Call, Endpoint, Reply};
+use crate::auth::password::Secret;
+use crate::engine::data_filter::DataFilter;
+use crate::engine::model::{JsonObject, RoleRecord};
+use crate::engine::profiles::ActivateRequest;
+use crate::engine::users::PutUserRequest;
+use crate::engine::{Caller, Engine};
+use crate::error::Error;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+/// Parameters every endpoint accepts (they shape the response, not the operation).
+const RESPONSE_PARAMS: &[&str] = &["pretty", "human", "error_trace", "filter_path", "format"];
+
+pub(super) async fn handle(engine: &Engine, caller: &Caller, call: Call) -> Result<Reply, Error> {
+    let filter_path = call.param("filter_path").map(DataFilter::from_comma_list);
+    let mut reply = match call.endpoint {
+        Endpoint::Info => info(&call),
+        Endpoint::Metrics => metrics(),
+        Endpoint::Activate => activate(engine, caller, &call).await,
+        Endpoint::GetProfiles => get_profiles(engine, caller, &call).await,
+        Endpoint::Authenticate => {
+            call.no_body()?;
+            call.check_params(&[])?;
+            Ok(Reply::ok(json::authenticate(&caller.user)))
+        }
+        Endpoint::GetUsers => get_users(engine, caller, &call).await,
+        Endpoint::PutUser => put_user(engine, caller, &call).await,
+        Endpoint::DeleteUser => {
+            call.no_body()?;
+            call.check_params(&["refresh"])?;
+            call.refresh()?;
+            let found = engine.delete_user(caller, &call.path_params[0]).await?;
+            Ok(found_reply(found))
+        }
+        Endpoint::ChangePassword => change_password(engine, caller, &call).await,
+        Endpoint::EnableUser | Endpoint::DisableUser => {
+            call.no_body()?;
+            call.check_params(&["refresh"])?;
+            call.refresh()?;
+            let enabled = call.endpoint == Endpoint::EnableUser;
+            engine
+                .set_user_enabled(caller, &call.path_params[0], enabled)
+                .await?;
+            Ok(Reply::ok(json!({})))
+        }
+        Endpoint::GetRoles => {
+            call.no_body()?;
+            call.check_params(&[])?;
+            let names = call.path_list();
+            let roles = engine.get_roles(caller, &names).await?;
+            Ok(none_found_or(
+                !names.is_empty() && roles.is_empty(),
+                json::roles(&roles),
+            ))
+        }
+        Endpoint::PutRole => put_role(engine, caller, &call).await,
+        Endpoint::DeleteRole => {
+            call.no_body()?;
+            call.check_params(&["refresh"])?;
+            call.refresh()?;
+            let found = engine.delete_role(caller, &call.path_params[0]).await?;
+            Ok(found_reply(found))
+        }
+    }?;
+    if let (Some(filter), true) = (filter_path, reply.status.is_success()) {
+        if let Value::Object(map) = &reply.body {
+            reply.body = Value::Object(filter.apply(map));
+        }
+    }
+    Ok(reply)
+}
+
+impl Call {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Elasticsearch rejects any query parameter the endpoint did not consume.
+    fn check_params(&self, allowed: &[&str]) -> Result<(), Error> {
+        let mut unknown: Vec<&str> = Vec::new();
+        for (key, _) in &self.query {
+            if !allowed.contains(&key.as_str())
+                && !RESPONSE_PARAMS.contains(&key.as_str())
+                && !unknown.contains(&key.as_str())
+            {
+                unknown.push(key);
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let noun = if unknown.len() == 1 {
+            "parameter"
+        } else {
+            "parameters"
+        };
+        let listed: Vec<String> = unknown.iter().map(|k| format!("[{k}]")).collect();
+        Err(Error::IllegalArgument(format!(
+            "request [{}] contains unrecognized {noun}: {}",
+            self.path,
+            listed.join(", ")
+        )))
+    }
+
+    fn required_body(&self) -> Result<&[u8], Error> {
+        self.body
+            .as_deref()
+            .ok_or_else(|| Error::Parse("request body is required".into()))
+    }
+
+    fn no_body(&self) -> Result<(), Error> {
+        match self.body {
+            Some(_) => Err(Error::IllegalArgument(format!(
+                "request [{} {}] does not support having a body",
+                self.method, self.path
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates `refresh`. Every write here is visible once acknowledged, so every valid value
+    /// behaves like `wait_for`.
+    fn refresh(&self) -> Result<(), Error> {
+        match self.param("refresh") {
+            None | Some("true" | "false" | "wait_for" | "") => Ok(()),
+            Some(other) => Err(Error::IllegalArgument(format!(
+                "Unknown value for refresh: [{other}]."
+            ))),
+        }
+    }
+
+    /// A comma-separated path parameter split as Java's `String.split(",")` does: inner empty
+    /// items kept, trailing empty items dropped, nothing but commas giving an empty list.
+    fn path_list(&self) -> Vec<String> {
+        let Some(raw) = self.path_params.first() else {
+            return Vec::new();
+        };
+        let mut items: Vec<String> = raw.split(',').map(str::to_owned).collect();
+        while items.last().is_some_and(|s| s.is_empty()) {
+            items.pop();
+        }
+        items
+    }
+
+    fn bool_param(&self, name: &str) -> Result<bool, Error> {
+        match self.param(name) {
+            None => Ok(false),
+            Some("" | "true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(Error::IllegalArgument(format!(
+                "Failed to parse value [{other}] as only [true] or [false] are allowed."
+            ))),
+        }
+    }
+}
+
+fn found_reply(found: bool) -> Reply {
+    Reply {
+        status: if found {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        },
+        body: json!({ "found": found }),
+    }
+}
+
+/// Elasticsearch answers `404 {}` when specific names were asked for and none exist.
+fn none_found_or(none_found: bool, body: Value) -> Reply {
+    if none_found {
+        Reply {
+            status: StatusCode::NOT_FOUND,
+            body: json!({}),
+        }
+    } else {
+        Reply::ok(body)
+    }
+}
+
+fn info(call: &Call) -> Result<Reply, Error> {
+    call.no_body()?;
+    call.check_params(&[])?;
+    Ok(Reply::ok(json!({
+        "name": "userprofiles",
+        "cluster_name": "userprofiles",
+        "cluster_uuid": "_na_",
+        "version": {
+            "number": "8.17.0",
+            "build_flavor": "default",
+            "build_type": "userprofiles",
+            "build_hash": env!("CARGO_PKG_VERSION"),
+            "build_snapshot": false,
+            "lucene_version": "9.12.0",
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0"
+        },
+        "tagline": "You Know, for Search"
+    })))
+}
+
+pub(super) fn metrics() -> Result<Reply, Error> {
+    let text = crate::telemetry::metrics_handle()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    Ok(Reply::ok(Value::String(text)))
+}
+
+async fn activate(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    const PARSER: &str = "activate_profile_request";
+    let mut request = ActivateRequest::default();
+    for field in object_fields(call.required_body()?, PARSER)? {
+        let value = || string_field(&field, PARSER);
+        match field.name.as_str() {
+            "grant_type" => request.grant_type = Some(value()?),
+            "username" => request.username = Some(value()?),
+            "password" => request.password = Some(Secret::new(value()?)),
+            "access_token" => request.access_token = Some(Secret::new(value()?)),
+            _ => return Err(unknown_field(&field, PARSER)),
+        }
+    }
+    call.check_params(&[])?;
+    let profile = engine.activate(caller, request).await?;
+    Ok(Reply::ok(json::profile(&profile)))
+}
+
+async fn get_profiles(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    call.no_body()?;
+    call.check_params(&["data"])?;
+    let filter = call
+        .param("data")
+        .map(DataFilter::from_comma_list)
+        .unwrap_or_default();
+    let result = engine
+        .get_profiles(caller, &call.path_list(), &filter)
+        .await?;
+    Ok(Reply::ok(json::get_profiles(&result)))
+}
+
+async fn get_users(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    call.no_body()?;
+    call.check_params(&["with_profile_uid"])?;
+    let with_profile_uid = call.bool_param("with_profile_uid")?;
+    let names = call.path_list();
+    let users = engine.get_users(caller, &names, with_profile_uid).await?;
+    Ok(none_found_or(
+        !names.is_empty() && users.is_empty(),
+        json::users(&users),
+    ))
+}
+
+/// The security parsers' type error (a `parse_exception`, unlike ObjectParser's).
+fn expected_type(field: &Field, expected: &str) -> Error {
+    Error::Parse(format!(
+        "expected field [{}] to be of type {expected}, but found [{}] instead",
+        field.name,
+        token_name(&field.value)
+    ))
+}
+
+fn optional_string(field: &Field) -> Result<Option<String>, Error> {
+    match &field.value {
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Null => Ok(None),
+        _ => Err(expected_type(field, "string")),
+    }
+}
+
+fn object(field: &Field) -> Result<JsonObject, Error> {
+    match &field.value {
+        Value::Object(map) => Ok(map.clone()),
+        _ => Err(expected_type(field, "object")),
+    }
+}
+
+/// A list of strings, also accepted as one comma-separated string (user roles).
+fn string_list(field: &Field, allow_comma_string: bool) -> Result<Vec<String>, Error> {
+    match &field.value {
+        Value::String(s) if allow_comma_string => Ok(s
+            .split(',')
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect()),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| expected_type(field, "string"))
+            })
+            .collect(),
+        _ => Err(expected_type(field, "array")),
+    }
+}
+
+async fn put_user(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    let username = call.path_params[0].clone();
+    let mut request = PutUserRequest {
+        username: username.clone(),
+        ..PutUserRequest::default()
+    };
+    for field in object_fields(call.required_body()?, "put_user_request")? {
+        match field.name.as_str() {
+            "password" => {
+                request.password = Some(Secret::new(
+                    optional_string(&field)?.ok_or_else(|| expected_type(&field, "string"))?,
+                ))
+            }
+            "password_hash" => request.password_hash = optional_string(&field)?,
+            "roles" => request.roles = Some(string_list(&field, true)?),
+            "full_name" => request.full_name = optional_string(&field)?,
+            "email" => request.email = optional_string(&field)?,
+            "metadata" => {
+                request.metadata = if field.value.is_null() {
+                    JsonObject::new()
+                } else {
+                    object(&field)?
+                }
+            }
+            "enabled" => {
+                request.enabled = Some(
+                    field
+                        .value
+                        .as_bool()
+                        .ok_or_else(|| expected_type(&field, "boolean"))?,
+                )
+            }
+            "username" => {
+                let in_body = optional_string(&field)?.unwrap_or_default();
+                if in_body != username {
+                    return Err(Error::IllegalArgument(format!(
+                        "[username] in source does not match the username provided [{username}]"
+                    )));
+                }
+            }
+            other => {
+                return Err(Error::Parse(format!(
+                    "failed to parse add user request. unexpected field [{other}]"
+                )))
+            }
+        }
+    }
+    call.check_params(&["refresh"])?;
+    call.refresh()?;
+    let created = engine.put_user(caller, request).await?;
+    Ok(Reply::ok(json!({ "created": created })))
+}
+
+async fn change_password(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    let (mut password, mut password_hash) = (None, None);
+    for field in object_fields(call.required_body()?, "change_password_request")? {
+        match field.name.as_str() {
+            "password" => password = optional_string(&field)?.map(Secret::new),
+            "password_hash" => password_hash = optional_string(&field)?,
+            other => {
+                return Err(Error::Parse(format!(
+                    "failed to parse change password request. unexpected field [{other}]"
+                )))
+            }
+        }
+    }
+    call.check_params(&["refresh"])?;
+    call.refresh()?;
+    let username = call.path_params.first().map(String::as_str);
+    engine
+        .change_password(caller, username, password, password_hash)
+        .await?;
+    Ok(Reply::ok(json!({})))
+}
+
+/// Reads `global`: `{"profile": {"write": {"applications": [...]}}}` (and the `application`
+/// category, accepted for compatibility).
+fn profile_write_applications(field: &Field) -> Result<Vec<String>, Error> {
+    let privilege_error = |m: String| {
+        Error::XContentParse(format!(
+            "[{}] failed to parse privilege. {m}",
+            field.value_at
+        ))
+    };
+    let Value::Object(categories) = &field.value else {
+        return Err(privilege_error(format!(
+            "expected [START_OBJECT] but found [{}] instead",
+            token_name(&field.value)
+        )));
+    };
+    let mut applications = Vec::new();
+    for (category, body) in categories {
+        let expected_name = match category.as_str() {
+            "profile" => "write",
+            "application" => "manage",
+            other => {
+                return Err(privilege_error(format!(
+                    "expected one of [application, profile] but found [{other}] instead"
+                )))
+            }
+        };
+        let Some(Value::Object(inner)) = Some(body) else {
+            return Err(privilege_error(format!(
+                "expected [START_OBJECT] but found [{}] instead",
+                token_name(body)
+            )));
+        };
+        for (name, value) in inner {
+            if name != expected_name {
+                return Err(privilege_error(format!(
+                    "expected field name [{expected_name}] but found [{name}] instead"
+                )));
+            }
+            let apps = value
+                .get("applications")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    privilege_error(
+                        "expected field name [applications] but found none instead".into(),
+                    )
+                })?;
+            if category == "profile" {
+                for app in apps {
+                    let app = app.as_str().ok_or_else(|| {
+                        privilege_error(format!(
+                            "expected [VALUE_STRING] but found [{}] instead",
+                            token_name(app)
+                        ))
+                    })?;
+                    applications.push(app.to_owned());
+                }
+            }
+        }
+    }
+    Ok(applications)
+}
+
+async fn put_role(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    let name = call.path_params[0].clone();
+    let mut role = RoleRecord {
+        name: name.clone(),
+        ..RoleRecord::default()
+    };
+    let unexpected = |field: &str| {
+        Error::Parse(format!(
+            "failed to parse role [{name}]. unexpected field [{field}]"
+        ))
+    };
+    for field in object_fields(call.required_body()?, "role")? {
+        match field.name.as_str() {
+            "cluster" => role.cluster = string_list(&field, false)?,
+            "indices" | "index" | "applications" | "application" => {
+                let Value::Array(items) = &field.value else {
+                    return Err(Error::Parse(format!(
+                        "failed to parse role [{name}]. expected field [{}] value to be an array, but found [{}] instead",
+                        field.name,
+                        token_name(&field.value)
+                    )));
+                };
+                if let Some(bad) = items.iter().find(|i| !i.is_object()) {
+                    return Err(Error::Parse(format!(
+                        "failed to parse role [{name}]. expected field [{}] value to be an array of objects, but found an array element of type [{}]",
+                        field.name,
+                        token_name(bad)
+                    )));
+                }
+                if field.name.starts_with("ind") {
+                    role.indices = items.clone();
+                } else {
+                    role.applications = items.clone();
+                }
+            }
+            "global" => role.profile_write_applications = profile_write_applications(&field)?,
+            "run_as" => role.run_as = string_list(&field, false)?,
+            "metadata" => role.metadata = object(&field)?,
+            "transient_metadata" => {
+                object(&field)?;
+            }
+            "description" => role.description = optional_string(&field)?,
+            other => return Err(unexpected(other)),
+        }
+    }
+    call.check_params(&["refresh"])?;
+    call.refresh()?;
+    let created = engine.put_role(caller, role).await?;
+    Ok(Reply::ok(json!({ "role": { "created": created } })))
+}

@@ -1,0 +1,23 @@
+#![forbid(unsafe_code)]
+//! userprofiles: the Elasticsearch user-profile APIs as a gRPC service and an
+//! Elasticsearch-compatible JSON gateway, both served from one engine.
+
+pub mod app; // builds store, engine and both servers from bound listeners; runs until shutdown
+pub mod auth; // password hashing, credential cache, caller authentication, privileges
+pub mod config; // command-line flags with environment fallbacks
+pub mod engine; // every profile, user and role rule; knows nothing of the wire
+pub mod error; // the one error type and its mapping to HTTP status and gRPC code
+pub mod grpc; // tonic adapters over the engine
+pub mod http; // the Elasticsearch JSON gateway over the engine
+pub mod store; // the Store trait and its redb backend
+pub mod telemetry; // tracing subscriber and Prometheus metrics
+
+/// Generated protobuf types and tonic services for `userprofiles.v1`.
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("userprofiles.v1");
+
+    /// The encoded descriptor set served by gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/userprofiles_descriptor.bin"));
+}

@@ -1,0 +1,18 @@
+//! The `userprofiles` binary: parse configuration, start both listeners, run until SIGTERM/SIGINT.
+
+use clap::Parser;
+use std::process::ExitCode;
+use userprofiles::{app, config::Config, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    telemetry::init_logging(config.log_format);
+    match app::run_from_config(config, app::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "userprofiles failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Storage behind one trait. The engine owns every rule; the store offers atomic primitives
+//! (create-if-absent, compare-and-set on `_seq_no`) so the engine's read-modify-write cycles are
+//! safe under concurrency. Every write is durable before the future resolves.
+
+pub mod redb;
+
+use crate::engine::model::{ProfileDoc, RoleRecord, UserRecord, Versioned};
+use async_trait::async_trait;
+
+/// A failure of the storage backend itself (I/O, corruption, lost connection).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store failure: {0}")]
+pub struct StoreError(pub String);
+
+impl From<StoreError> for crate::error::Error {
+    fn from(error: StoreError) -> Self {
+        crate::error::Error::StoreUnavailable(error.0)
+    }
+}
+
+/// The outcome of creating a profile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateProfile {
+    /// Written with the next sequence number.
+    Created(Versioned<ProfileDoc>),
+    /// A profile with the same uid exists (it may belong to another user).
+    UidTaken(Versioned<ProfileDoc>),
+    /// The same user (same username and realm type) already has this profile.
+    UserHasProfile(Versioned<ProfileDoc>),
+}
+
+/// The outcome of a compare-and-set profile write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateProfile {
+    /// Written with the next sequence number.
+    Updated(Versioned<ProfileDoc>),
+    /// The stored document's sequence number was not the expected one; here is the current one.
+    Conflict(Versioned<ProfileDoc>),
+    /// No document has that uid.
+    Missing,
+}
+
+/// Durable storage for profiles, users and roles.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reads one profile.
+    async fn get_profile(&self, uid: &str) -> Result<Option<Versioned<ProfileDoc>>, StoreError>;
+
+    /// Reads many profiles in one consistent snapshot, one slot per requested uid.
+    async fn get_profiles(
+        &self,
+        uids: &[String],
+    ) -> Result<Vec<Option<Versioned<ProfileDoc>>>, StoreError>;
+
+    /// Finds the profile of a user by username and realm type (the identity of native and
+    /// reserved users).
+    async fn find_profile_by_user(
+        &self,
+        username: &str,
+        realm_type: &str,
+    ) -> Result<Option<Versioned<ProfileDoc>>, StoreError>;
+
+    /// Creates a profile unless its uid is taken or its user already has one.
+    async fn create_profile(&self, doc: ProfileDoc) -> Result<CreateProfile, StoreError>;
+
+    /// Replaces a profile if its current sequence number is `expected_seq_no`.
+    async fn update_profile(
+        &self,
+        doc: ProfileDoc,
+        expected_seq_no: i64,
+    ) -> Result<UpdateProfile, StoreError>;
+
+    /// Whether any profile was ever created (Elasticsearch's "profile index exists").
+    async fn profile_index_exists(&self) -> Result<bool, StoreError>;
+
+    /// Reads a user.
+    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Lists every stored user, sorted by username.
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Writes a user; true when it did not exist before.
+    async fn put_user(&self, user: UserRecord) -> Result<bool, StoreError>;
+
+    /// Creates a user only if none has that name; true when written.
+    async fn create_user_if_absent(&self, user: UserRecord) -> Result<bool, StoreError>;
+
+    /// Deletes a user; true when it existed.
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;
+
+    /// Reads a role.
+    async fn get_role(&self, name: &str) -> Result<Option<RoleRecord>, StoreError>;
+
+    /// Lists every stored role, sorted by name.
+    async fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError>;
+
+    /// Writes a role; true when it did not exist before.
+    async fn put_role(&self, role: RoleRecord) -> Result<bool, StoreError>;
+
+    /// Deletes a role; true when it existed.
+    async fn delete_role(&self, name: &str) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,360 @@
+//! The embedded default store: one redb file under the data directory.
+//!
+//! redb gives ACID transactions with a single writer, which is what makes the store's
+//! primitives atomic: a write transaction reads, checks and writes without interleaving, and
+//! `commit` with `Durability::Immediate` (redb's default) returns only once the data is on disk.
+//! redb is synchronous, so every call runs on tokio's blocking pool.
+
+use super::{CreateProfile, Store, StoreError, UpdateProfile};
+use crate::engine::model::{ProfileDoc, RoleRecord, UserRecord, Versioned};
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+/// uid -> JSON of `Versioned<ProfileDoc>`.
+const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("profiles");
+/// "<realm type>\0<username>" -> uid: the activation lookup.
+const PROFILES_BY_USER: TableDefinition<&str, &str> = TableDefinition::new("profiles_by_user");
+/// username -> JSON of `UserRecord`.
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// role name -> JSON of `RoleRecord`.
+const ROLES: TableDefinition<&str, &[u8]> = TableDefinition::new("roles");
+/// Counters and flags.
+const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+
+/// The next profile sequence number to hand out; absent until the first profile is written,
+/// which doubles as Elasticsearch's "profile index exists".
+const NEXT_SEQ_NO: &str = "profile_next_seq_no";
+
+/// Profiles are written with primary term 1: there is a single, never-failing-over "primary".
+const PRIMARY_TERM: i64 = 1;
+
+/// The redb-backed [`Store`].
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+fn fail(error: impl std::fmt::Display) -> StoreError {
+    StoreError(error.to_string())
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(fail)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(fail)
+}
+
+fn user_key(username: &str, realm_type: &str) -> String {
+    format!("{realm_type}\0{username}")
+}
+
+impl RedbStore {
+    /// Opens (or creates) `profiles.redb` inside `data_dir`, creating the directory if needed.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let db = Database::create(data_dir.join("profiles.redb")).map_err(fail)?;
+        // Create every table up front so readers never meet a missing table.
+        let tx = db.begin_write().map_err(fail)?;
+        tx.open_table(PROFILES).map_err(fail)?;
+        tx.open_table(PROFILES_BY_USER).map_err(fail)?;
+        tx.open_table(USERS).map_err(fail)?;
+        tx.open_table(ROLES).map_err(fail)?;
+        tx.open_table(META).map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(fail)?
+    }
+
+    fn read_record<T: DeserializeOwned>(
+        db: &Database,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let tx = db.begin_read().map_err(fail)?;
+        let table = tx.open_table(table).map_err(fail)?;
+        let value = table.get(key).map_err(fail)?;
+        value.map(|v| decode(v.value())).transpose()
+    }
+
+    fn list_records<T: DeserializeOwned>(
+        db: &Database,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<T>, StoreError> {
+        let tx = db.begin_read().map_err(fail)?;
+        let table = tx.open_table(table).map_err(fail)?;
+        let mut out = Vec::new();
+        for entry in table.range::<&str>(..).map_err(fail)? {
+            let (_, value) = entry.map_err(fail)?;
+            out.push(decode(value.value())?);
+        }
+        Ok(out)
+    }
+
+    fn put_record(
+        db: &Database,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        bytes: &[u8],
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
+        let tx = db.begin_write().map_err(fail)?;
+        let created = {
+            let mut table = tx.open_table(table).map_err(fail)?;
+            let existed = table.get(key).map_err(fail)?.is_some();
+            if !(existed && only_if_absent) {
+                table.insert(key, bytes).map_err(fail)?;
+            }
+            !existed
+        };
+        tx.commit().map_err(fail)?;
+        Ok(created)
+    }
+
+    fn delete_record(
+        db: &Database,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let tx = db.begin_write().map_err(fail)?;
+        let existed = {
+            let mut table = tx.open_table(table).map_err(fail)?;
+            let removed = table.remove(key).map_err(fail)?;
+            removed.is_some()
+        };
+        tx.commit().map_err(fail)?;
+        Ok(existed)
+    }
+
+    /// Takes the next sequence number inside the caller's write transaction.
+    fn next_seq_no(tx: &redb::WriteTransaction) -> Result<i64, StoreError> {
+        let mut meta = tx.open_table(META).map_err(fail)?;
+        let next = meta
+            .get(NEXT_SEQ_NO)
+            .map_err(fail)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        meta.insert(NEXT_SEQ_NO, next + 1).map_err(fail)?;
+        Ok(next)
+    }
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    async fn get_profile(&self, uid: &str) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
+        let uid = uid.to_owned();
+        self.blocking(move |db| Self::read_record(db, PROFILES, &uid))
+            .await
+    }
+
+    async fn get_profiles(
+        &self,
+        uids: &[String],
+    ) -> Result<Vec<Option<Versioned<ProfileDoc>>>, StoreError> {
+        let uids = uids.to_vec();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(fail)?;
+            let table = tx.open_table(PROFILES).map_err(fail)?;
+            uids.iter()
+                .map(|uid| {
+                    let value = table.get(uid.as_str()).map_err(fail)?;
+                    value.map(|v| decode(v.value())).transpose()
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn find_profile_by_user(
+        &self,
+        username: &str,
+        realm_type: &str,
+    ) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
+        let key = user_key(username, realm_type);
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(fail)?;
+            let index = tx.open_table(PROFILES_BY_USER).map_err(fail)?;
+            let Some(uid) = index.get(key.as_str()).map_err(fail)? else {
+                return Ok(None);
+            };
+            let profiles = tx.open_table(PROFILES).map_err(fail)?;
+            let value = profiles.get(uid.value()).map_err(fail)?;
+            value.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn create_profile(&self, doc: ProfileDoc) -> Result<CreateProfile, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(fail)?;
+            let key = user_key(&doc.user.username, &doc.user.realm.realm_type);
+            let outcome = {
+                let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
+                let mut index = tx.open_table(PROFILES_BY_USER).map_err(fail)?;
+                let owner_uid = index
+                    .get(key.as_str())
+                    .map_err(fail)?
+                    .map(|v| v.value().to_owned());
+                let owned_by_user: Option<Versioned<ProfileDoc>> = match owner_uid {
+                    Some(uid) => profiles
+                        .get(uid.as_str())
+                        .map_err(fail)?
+                        .map(|v| decode(v.value()))
+                        .transpose()?,
+                    None => None,
+                };
+                let same_uid: Option<Versioned<ProfileDoc>> = profiles
+                    .get(doc.uid.as_str())
+                    .map_err(fail)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                if let Some(existing) = owned_by_user {
+                    CreateProfile::UserHasProfile(existing)
+                } else if let Some(existing) = same_uid {
+                    CreateProfile::UidTaken(existing)
+                } else {
+                    let seq_no = Self::next_seq_no(&tx)?;
+                    let stored = Versioned {
+                        doc,
+                        seq_no,
+                        primary_term: PRIMARY_TERM,
+                    };
+                    let uid = stored.doc.uid.clone();
+                    profiles
+                        .insert(uid.as_str(), encode(&stored)?.as_slice())
+                        .map_err(fail)?;
+                    index.insert(key.as_str(), uid.as_str()).map_err(fail)?;
+                    CreateProfile::Created(stored)
+                }
+            };
+            if matches!(outcome, CreateProfile::Created(_)) {
+                tx.commit().map_err(fail)?;
+            } else {
+                tx.abort().map_err(fail)?;
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        doc: ProfileDoc,
+        expected_seq_no: i64,
+    ) -> Result<UpdateProfile, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(fail)?;
+            let outcome = {
+                let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
+                let current: Option<Versioned<ProfileDoc>> = profiles
+                    .get(doc.uid.as_str())
+                    .map_err(fail)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                match current {
+                    None => UpdateProfile::Missing,
+                    Some(current) if current.seq_no != expected_seq_no => {
+                        UpdateProfile::Conflict(current)
+                    }
+                    Some(current) => {
+                        let seq_no = Self::next_seq_no(&tx)?;
+                        let stored = Versioned {
+                            doc,
+                            seq_no,
+                            primary_term: current.primary_term,
+                        };
+                        profiles
+                            .insert(stored.doc.uid.as_str(), encode(&stored)?.as_slice())
+                            .map_err(fail)?;
+                        UpdateProfile::Updated(stored)
+                    }
+                }
+            };
+            if matches!(outcome, UpdateProfile::Updated(_)) {
+                tx.commit().map_err(fail)?;
+            } else {
+                tx.abort().map_err(fail)?;
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn profile_index_exists(&self) -> Result<bool, StoreError> {
+        self.blocking(|db| {
+            let tx = db.begin_read().map_err(fail)?;
+            let meta = tx.open_table(META).map_err(fail)?;
+            Ok(meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some())
+        })
+        .await
+    }
+
+    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let username = username.to_owned();
+        self.blocking(move |db| Self::read_record(db, USERS, &username))
+            .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.blocking(|db| Self::list_records(db, USERS)).await
+    }
+
+    async fn put_user(&self, user: UserRecord) -> Result<bool, StoreError> {
+        let bytes = encode(&user)?;
+        self.blocking(move |db| Self::put_record(db, USERS, &user.username, &bytes, false))
+            .await
+    }
+
+    async fn create_user_if_absent(&self, user: UserRecord) -> Result<bool, StoreError> {
+        let bytes = encode(&user)?;
+        self.blocking(move |db| Self::put_record(db, USERS, &user.username, &bytes, true))
+            .await
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        let username = username.to_owned();
+        self.blocking(move |db| Self::delete_record(db, USERS, &username))
+            .await
+    }
+
+    async fn get_role(&self, name: &str) -> Result<Option<RoleRecord>, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |db| Self::read_record(db, ROLES, &name))
+            .await
+    }
+
+    async fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError> {
+        self.blocking(|db| Self::list_records(db, ROLES)).await
+    }
+
+    async fn put_role(&self, role: RoleRecord) -> Result<bool, StoreError> {
+        let bytes = encode(&role)?;
+        self.blocking(move |db| Self::put_record(db, ROLES, &role.name, &bytes, false))
+            .await
+    }
+
+    async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |db| Self::delete_record(db, ROLES, &name))
+            .await
+    }
+}
