@@ -1,0 +1,243 @@
+//! Starts the real server on 127.0.0.1:0 with its own data directory, and talks to it through a
+//! real HTTP client and real tonic clients.
+
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use userprofiles::app::{self, AppError, Options};
+use userprofiles::auth::password::Secret;
+use userprofiles::pb;
+
+/// The bootstrap superuser's password in every test server.
+pub const ELASTIC_PASSWORD: &str = "elastic-test-password";
+/// The password every test user gets.
+pub const USER_PASSWORD: &str = "l0ng-r4nd0m-p@ssw0rd";
+/// The uid Elasticsearch's documentation prints for `jacknich`.
+pub const JACKNICH_UID: &str = "u_79HkWkwmnBH5gqFKwoxggWPjEBOur1zLPXQPEl1VBW0_0";
+
+/// A running server.
+pub struct TestApp {
+    pub http: String,
+    pub grpc: Channel,
+    pub client: reqwest::Client,
+    pub data_dir: Arc<tempfile::TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), AppError>>>,
+}
+
+/// A server on a fresh data directory.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(Arc::new(tempfile::tempdir().expect("temp dir"))).await
+}
+
+/// A server on an existing data directory (for restart tests).
+pub async fn spawn_app_on(data_dir: Arc<tempfile::TempDir>) -> TestApp {
+    spawn_with(data_dir, 1024 * 1024).await
+}
+
+/// A server with a small body limit.
+pub async fn spawn_with(data_dir: Arc<tempfile::TempDir>, max_body_bytes: usize) -> TestApp {
+    let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc_addr = grpc_listener.local_addr().unwrap();
+    let http_addr = http_listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let options = Options {
+        data_dir: data_dir.path().to_path_buf(),
+        max_body_bytes,
+        shutdown_grace: Duration::from_secs(5),
+        elastic_password: Some(Secret::new(ELASTIC_PASSWORD)),
+    };
+    let task = tokio::spawn(app::run(
+        options,
+        grpc_listener,
+        http_listener,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let grpc = Channel::from_shared(format!("http://{grpc_addr}")).unwrap();
+    let grpc = connect(grpc).await;
+    let app = TestApp {
+        http: format!("http://{http_addr}"),
+        grpc,
+        client: reqwest::Client::new(),
+        data_dir,
+        shutdown: Some(tx),
+        task: Some(task),
+    };
+    app.wait_until_ready().await;
+    app
+}
+
+async fn connect(endpoint: tonic::transport::Endpoint) -> Channel {
+    for _ in 0..100 {
+        if let Ok(channel) = endpoint.connect().await {
+            return channel;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("gRPC server did not come up");
+}
+
+impl TestApp {
+    async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            let response = self
+                .es(Method::GET, "/_security/_authenticate")
+                .send()
+                .await;
+            if response.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("HTTP server did not come up");
+    }
+
+    /// Stops the server gracefully and returns its data directory.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+        Arc::clone(&self.data_dir)
+    }
+
+    /// A request with no credentials.
+    pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.http))
+    }
+
+    /// A request as `username`.
+    pub fn as_user(
+        &self,
+        username: &str,
+        password: &str,
+        method: Method,
+        path: &str,
+    ) -> RequestBuilder {
+        self.anonymous(method, path)
+            .basic_auth(username, Some(password))
+    }
+
+    /// A request as the `elastic` superuser.
+    pub fn es(&self, method: Method, path: &str) -> RequestBuilder {
+        self.as_user("elastic", ELASTIC_PASSWORD, method, path)
+    }
+
+    /// Creates a native user with the standard test password.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        roles: &[&str],
+        full_name: Option<&str>,
+        email: Option<&str>,
+    ) {
+        let body = serde_json::json!({
+            "password": USER_PASSWORD, "roles": roles, "full_name": full_name, "email": email
+        });
+        let response = self
+            .es(Method::PUT, &format!("/_security/user/{username}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "creating {username}: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// Creates a role with the given cluster privileges.
+    pub async fn create_role(&self, name: &str, cluster: &[&str]) {
+        let response = self
+            .es(Method::PUT, &format!("/_security/role/{name}"))
+            .json(&serde_json::json!({ "cluster": cluster }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// Activates `username` (password grant) as the superuser over HTTP.
+    pub async fn activate_http(&self, username: &str, password: &str) -> (u16, Value) {
+        let body = serde_json::json!({"grant_type": "password", "username": username, "password": password});
+        send_json(
+            self.es(Method::POST, "/_security/profile/_activate")
+                .json(&body),
+        )
+        .await
+    }
+
+    pub fn profiles_client(&self) -> pb::user_profiles_client::UserProfilesClient<Channel> {
+        pb::user_profiles_client::UserProfilesClient::new(self.grpc.clone())
+    }
+
+    pub fn users_client(&self) -> pb::users_client::UsersClient<Channel> {
+        pb::users_client::UsersClient::new(self.grpc.clone())
+    }
+
+    pub fn roles_client(&self) -> pb::roles_client::RolesClient<Channel> {
+        pb::roles_client::RolesClient::new(self.grpc.clone())
+    }
+
+    pub fn security_client(&self) -> pb::security_client::SecurityClient<Channel> {
+        pb::security_client::SecurityClient::new(self.grpc.clone())
+    }
+}
+
+/// Sends a request and returns the status and the JSON body (Null when the body is not JSON).
+pub async fn send_json(request: RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A gRPC request carrying Basic credentials.
+pub fn authed<T>(message: T, username: &str, password: &str) -> tonic::Request<T> {
+    use base64::Engine as _;
+    let mut request = tonic::Request::new(message);
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Basic {token}").parse().unwrap());
+    request
+}
+
+/// A gRPC request as the superuser.
+pub fn as_elastic<T>(message: T) -> tonic::Request<T> {
+    authed(message, "elastic", ELASTIC_PASSWORD)
+}
+
+/// The ErrorInfo reason (the Elasticsearch error type) of a gRPC status.
+pub fn error_type(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// The password-grant activation message.
+pub fn password_grant(username: &str, password: &str) -> pb::ActivateRequest {
+    pb::ActivateRequest {
+        grant_type: "password".into(),
+        username: username.into(),
+        password: password.into(),
+        access_token: String::new(),
+    }
+}

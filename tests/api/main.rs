@@ -1,0 +1,8 @@
+//! Black-box tests: the real server on 127.0.0.1:0, driven through reqwest and tonic clients.
+
+mod activate;
+mod bad_input;
+mod get;
+mod helpers;
+mod security;
+mod service;

@@ -1,0 +1,255 @@
+//! The service around the APIs: health, reflection, Elasticsearch REST conventions, metrics,
+//! and graceful shutdown of the real binary.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+use tonic_health::pb::{
+    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+};
+
+#[tokio::test]
+async fn grpc_health_reports_serving_for_the_server_and_each_service() {
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.grpc.clone());
+    for service in ["", "userprofiles.v1.UserProfiles", "userprofiles.v1.Users"] {
+        let response = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.status(), ServingStatus::Serving, "{service:?}");
+    }
+}
+
+#[tokio::test]
+async fn reflection_lists_every_service_and_describes_the_messages() {
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
+    let app = spawn_app().await;
+    let mut client = ServerReflectionClient::new(app.grpc.clone());
+    let requests = vec![
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "userprofiles.v1.Profile".into(),
+            )),
+        },
+    ];
+    let mut stream = client
+        .server_reflection_info(futures::stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        stream.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "userprofiles.v1.UserProfiles",
+        "userprofiles.v1.Users",
+        "userprofiles.v1.Roles",
+        "userprofiles.v1.Security",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        stream.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected file descriptors");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+}
+
+#[tokio::test]
+async fn routing_errors_use_elasticsearch_flat_bodies() {
+    let app = spawn_app().await;
+    let response = app
+        .es(Method::DELETE, "/_security/profile/_activate?pretty")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET,POST");
+    assert_eq!(response.headers()["x-elastic-product"], "Elasticsearch");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "Incorrect HTTP method for uri [/_security/profile/_activate?pretty] and method [DELETE], allowed: [GET, POST]", "status": 405})
+    );
+
+    let (status, body) = send_json(app.es(Method::GET, "/_nope")).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "no handler found for uri [/_nope] and method [GET]"})
+        )
+    );
+}
+
+#[tokio::test]
+async fn pretty_output_and_vendor_media_types_are_honoured() {
+    let app = spawn_app().await;
+    let response = app
+        .es(Method::GET, "/_security/_authenticate?pretty")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let text = response.text().await.unwrap();
+    assert!(
+        text.starts_with("{\n  \"username\" : \"elastic\",\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("}\n"));
+
+    let vendor = "application/vnd.elasticsearch+json; compatible-with=8";
+    let response = app
+        .es(Method::POST, "/_security/profile/_activate")
+        .header("accept", vendor)
+        .header("content-type", vendor)
+        .body(
+            json!({"grant_type": "password", "username": "elastic", "password": ELASTIC_PASSWORD})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.elasticsearch+json;compatible-with=8"
+    );
+    assert_eq!(response.headers()["x-elastic-product"], "Elasticsearch");
+
+    let response = app
+        .es(Method::GET, "/_security/_authenticate")
+        .header(
+            "accept",
+            "application/vnd.elasticsearch+json; compatible-with=9",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.elasticsearch+json;compatible-with=9"
+    );
+    let (status, body) = send_json(app.es(Method::GET, "/_security/_authenticate").header(
+        "accept",
+        "application/vnd.elasticsearch+json; compatible-with=5",
+    ))
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "media_type_header_exception");
+}
+
+#[tokio::test]
+async fn the_root_answers_like_an_elasticsearch_node_for_client_product_checks() {
+    let app = spawn_app().await;
+    let response = app.es(Method::GET, "/").send().await.unwrap();
+    assert_eq!(response.headers()["x-elastic-product"], "Elasticsearch");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["tagline"], "You Know, for Search");
+    assert!(body["version"]["number"]
+        .as_str()
+        .unwrap()
+        .starts_with("8."));
+}
+
+#[tokio::test]
+async fn metrics_are_exposed_for_prometheus() {
+    let app = spawn_app().await;
+    app.es(Method::GET, "/_security/_authenticate")
+        .send()
+        .await
+        .unwrap();
+    let text = app
+        .anonymous(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("userprofiles_http_requests_total"), "{text}");
+}
+
+#[tokio::test]
+async fn the_binary_drains_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_port(), free_port()];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
+        .args([
+            "--grpc-addr",
+            &format!("127.0.0.1:{}", ports[0]),
+            "--http-addr",
+            &format!("127.0.0.1:{}", ports[1]),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("ELASTIC_PASSWORD", ELASTIC_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}/_security/_authenticate", ports[1]);
+    let mut up = false;
+    for _ in 0..200 {
+        if client
+            .get(&url)
+            .basic_auth("elastic", Some(ELASTIC_PASSWORD))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(up, "the binary started");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut exit = None;
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exit = Some(status);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let exit = exit.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the binary did not exit after SIGTERM")
+    });
+    assert_eq!(exit.code(), Some(0));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
