@@ -65,7 +65,10 @@ impl Endpoint {
 
 /// A path pattern (`{}` matches one segment) and what each method does there. Literal
 /// patterns are listed before the wildcard ones they overlap, as Elasticsearch's trie prefers.
-const ROUTES: &[(&[&str], &[(Method, Endpoint)])] = &[
+/// Path segments and the endpoint each method reaches there.
+type Route = (&'static [&'static str], &'static [(Method, Endpoint)]);
+
+const ROUTES: &[Route] = &[
     (&[], &[(Method::GET, Endpoint::Info)]),
     (&["metrics"], &[(Method::GET, Endpoint::Metrics)]),
     (
@@ -250,6 +253,9 @@ fn compatible_version(value: &str) -> Option<Result<u8, ()>> {
     Some(version.unwrap_or(Err(())))
 }
 
+// The error is the finished response; it is built once per rejected request, so its size
+// does not matter.
+#[allow(clippy::result_large_err)]
 fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaTypes, Response<Body>> {
     let header_text = |name| {
         headers

@@ -1,0 +1,236 @@
+//! The engine's time- and state-dependent activation rules (SPEC §4.3, §9.2, §11), driven with
+//! a manual clock over a real redb store.
+
+use serde_json::json;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use userprofiles::auth::privileges::{builtin_role, EffectiveRoles};
+use userprofiles::auth::{AuthenticatedUser, AuthenticationType};
+use userprofiles::engine::data_filter::DataFilter;
+use userprofiles::engine::model::{ProfileUser, RealmRef};
+use userprofiles::engine::{Caller, Clock, Engine};
+use userprofiles::error::Error;
+use userprofiles::store::redb::RedbStore;
+use userprofiles::store::{Store, UpdateProfile};
+
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now_millis(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+struct Fixture {
+    engine: Engine,
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_642_650_651_037)));
+        let engine = Engine::new(Arc::clone(&store), clock.clone());
+        Self {
+            engine,
+            store,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    fn advance(&self, millis: i64) {
+        self.clock.0.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    /// Writes labels, data or the enabled flag straight into the stored profile.
+    async fn edit(
+        &self,
+        uid: &str,
+        edit: impl FnOnce(&mut userprofiles::engine::model::ProfileDoc),
+    ) {
+        let current = self.store.get_profile(uid).await.unwrap().unwrap();
+        let mut doc = current.doc.clone();
+        edit(&mut doc);
+        assert!(matches!(
+            self.store
+                .update_profile(doc, current.seq_no)
+                .await
+                .unwrap(),
+            UpdateProfile::Updated(_)
+        ));
+    }
+}
+
+fn user(username: &str, roles: &[&str]) -> ProfileUser {
+    ProfileUser {
+        username: username.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        realm: RealmRef::native(),
+        email: None,
+        full_name: None,
+    }
+}
+
+fn superuser() -> Caller {
+    Caller {
+        user: AuthenticatedUser {
+            username: "elastic".into(),
+            roles: vec!["superuser".into()],
+            full_name: None,
+            email: None,
+            metadata: Default::default(),
+            realm: RealmRef::reserved(),
+            authentication_type: AuthenticationType::Realm,
+        },
+        roles: EffectiveRoles::from_roles(&["superuser".into()], vec![builtin_role("superuser")]),
+    }
+}
+
+#[tokio::test]
+async fn identical_activation_is_skipped_inside_30_seconds_and_refreshed_after() {
+    let f = Fixture::new();
+    let first = f
+        .engine
+        .activate_user(user("jacknich", &["admin"]))
+        .await
+        .unwrap();
+    f.edit(&first.doc.uid, |doc| {
+        doc.labels = json!({"direction": "north"}).as_object().cloned().unwrap();
+        doc.application_data = json!({"app1": {"key1": "value1"}})
+            .as_object()
+            .cloned()
+            .unwrap();
+    })
+    .await;
+    let stored = f.store.get_profile(&first.doc.uid).await.unwrap().unwrap();
+
+    f.advance(29_999);
+    let skipped = f
+        .engine
+        .activate_user(user("jacknich", &["admin"]))
+        .await
+        .unwrap();
+    assert_eq!(skipped, stored, "no write inside the window");
+
+    f.advance(1);
+    let refreshed = f
+        .engine
+        .activate_user(user("jacknich", &["admin"]))
+        .await
+        .unwrap();
+    assert_eq!(refreshed.seq_no, stored.seq_no + 1);
+    assert_eq!(refreshed.doc.last_synchronized, f.clock.now_millis());
+    assert_eq!(refreshed.doc.labels, stored.doc.labels, "labels untouched");
+    assert_eq!(
+        refreshed.doc.application_data, stored.doc.application_data,
+        "data untouched"
+    );
+    assert_eq!(refreshed.doc.uid, first.doc.uid);
+}
+
+#[tokio::test]
+async fn activation_re_enables_a_disabled_profile_even_inside_the_window() {
+    let f = Fixture::new();
+    let first = f.engine.activate_user(user("joe", &[])).await.unwrap();
+    f.edit(&first.doc.uid, |doc| doc.enabled = false).await;
+    f.advance(10);
+    let again = f.engine.activate_user(user("joe", &[])).await.unwrap();
+    assert!(again.doc.enabled);
+    assert_eq!(again.seq_no, 2, "create, disable, re-enable");
+}
+
+#[tokio::test]
+async fn a_changed_user_block_replaces_the_stored_one_including_nulls() {
+    let f = Fixture::new();
+    let mut with_email = user("joe", &["a"]);
+    with_email.email = Some("joe@example.com".into());
+    f.engine.activate_user(with_email).await.unwrap();
+    let updated = f
+        .engine
+        .activate_user(user("joe", &["a", "b"]))
+        .await
+        .unwrap();
+    assert_eq!(updated.doc.user.roles, ["a", "b"]);
+    assert_eq!(
+        updated.doc.user.email, None,
+        "absent email overwrites the stored one"
+    );
+}
+
+#[tokio::test]
+async fn the_same_username_from_another_realm_gets_the_next_differentiator_up_to_nine() {
+    let f = Fixture::new();
+    let native = f.engine.activate_user(user("rac_user", &[])).await.unwrap();
+    assert_eq!(
+        native.doc.uid,
+        "u_ikGyRZWg_2c9Uzv14Glz1FnuFq-96f47IROJPQ5p70U_0"
+    );
+    for n in 1..=9 {
+        let mut other = user("rac_user", &[]);
+        other.realm = RealmRef {
+            name: format!("realm{n}"),
+            realm_type: format!("type{n}"),
+        };
+        let profile = f.engine.activate_user(other).await.unwrap();
+        assert_eq!(
+            profile.doc.uid,
+            format!("u_ikGyRZWg_2c9Uzv14Glz1FnuFq-96f47IROJPQ5p70U_{n}")
+        );
+    }
+    let mut eleventh = user("rac_user", &[]);
+    eleventh.realm = RealmRef {
+        name: "realm10".into(),
+        realm_type: "type10".into(),
+    };
+    let error = f.engine.activate_user(eleventh).await.unwrap_err();
+    assert_eq!(
+        error,
+        Error::Internal("profile differentiator value is too high for base Uid [u_ikGyRZWg_2c9Uzv14Glz1FnuFq-96f47IROJPQ5p70U]".into())
+    );
+}
+
+#[tokio::test]
+async fn get_filters_stored_data_and_always_returns_labels_in_full() {
+    let f = Fixture::new();
+    let profile = f.engine.activate_user(user("jacknich", &[])).await.unwrap();
+    f.edit(&profile.doc.uid, |doc| {
+        doc.labels = json!({"direction": "north"}).as_object().cloned().unwrap();
+        doc.application_data = json!({"app1": {"key1": "value1", "key2": 2}, "app2": {"x": true}})
+            .as_object()
+            .cloned()
+            .unwrap();
+    })
+    .await;
+    let uids = vec![profile.doc.uid.clone()];
+    let cases = [
+        (vec![], json!({})),
+        (
+            vec!["*"],
+            json!({"app1": {"key1": "value1", "key2": 2}, "app2": {"x": true}}),
+        ),
+        (vec!["app1.key1"], json!({"app1": {"key1": "value1"}})),
+        (
+            vec!["app*"],
+            json!({"app1": {"key1": "value1", "key2": 2}, "app2": {"x": true}}),
+        ),
+        (vec!["app2", "nothing"], json!({"app2": {"x": true}})),
+    ];
+    for (keys, expected) in cases {
+        let result = f
+            .engine
+            .get_profiles(&superuser(), &uids, &DataFilter::new(&keys))
+            .await
+            .unwrap();
+        let found = &result.profiles[0].doc;
+        assert_eq!(
+            serde_json::Value::Object(found.application_data.clone()),
+            expected,
+            "{keys:?}"
+        );
+        assert_eq!(found.labels["direction"], "north");
+    }
+}

@@ -1,0 +1,152 @@
+//! The storage contract, written once against `dyn Store` and run against every backend.
+
+use serde_json::json;
+use std::sync::Arc;
+use userprofiles::engine::model::{ProfileDoc, ProfileUser, RealmRef, RoleRecord, UserRecord};
+use userprofiles::store::redb::RedbStore;
+use userprofiles::store::{CreateProfile, Store, UpdateProfile};
+
+fn doc(uid: &str, username: &str, realm: RealmRef) -> ProfileDoc {
+    ProfileDoc {
+        uid: uid.into(),
+        enabled: true,
+        last_synchronized: 1,
+        user: ProfileUser {
+            username: username.into(),
+            roles: vec![],
+            realm,
+            email: None,
+            full_name: None,
+        },
+        labels: Default::default(),
+        application_data: Default::default(),
+    }
+}
+
+async fn profiles_contract(store: Arc<dyn Store>) {
+    assert!(!store.profile_index_exists().await.unwrap());
+    let CreateProfile::Created(first) = store
+        .create_profile(doc("u_a_0", "a", RealmRef::native()))
+        .await
+        .unwrap()
+    else {
+        panic!("first create must succeed");
+    };
+    assert_eq!((first.seq_no, first.primary_term), (0, 1));
+    assert!(store.profile_index_exists().await.unwrap());
+
+    // The same user again: reported with the existing profile, nothing written.
+    let again = store
+        .create_profile(doc("u_other_0", "a", RealmRef::native()))
+        .await
+        .unwrap();
+    assert_eq!(again, CreateProfile::UserHasProfile(first.clone()));
+    // Another user on a taken uid.
+    let taken = store
+        .create_profile(doc("u_a_0", "a", RealmRef::reserved()))
+        .await
+        .unwrap();
+    assert_eq!(taken, CreateProfile::UidTaken(first.clone()));
+
+    let found = store.find_profile_by_user("a", "native").await.unwrap();
+    assert_eq!(found, Some(first.clone()));
+    assert_eq!(
+        store.find_profile_by_user("a", "reserved").await.unwrap(),
+        None
+    );
+
+    let mut changed = first.doc.clone();
+    changed.labels = json!({"k": "v"}).as_object().cloned().unwrap();
+    let UpdateProfile::Updated(second) = store.update_profile(changed.clone(), 0).await.unwrap()
+    else {
+        panic!("update with the current seq_no must succeed");
+    };
+    assert_eq!(second.seq_no, 1);
+    assert_eq!(
+        store.update_profile(changed.clone(), 0).await.unwrap(),
+        UpdateProfile::Conflict(second.clone())
+    );
+    assert_eq!(
+        store
+            .update_profile(doc("u_none_0", "n", RealmRef::native()), 0)
+            .await
+            .unwrap(),
+        UpdateProfile::Missing
+    );
+
+    let CreateProfile::Created(other) = store
+        .create_profile(doc("u_b_0", "b", RealmRef::native()))
+        .await
+        .unwrap()
+    else {
+        panic!("second user");
+    };
+    assert_eq!(other.seq_no, 2, "one sequence across all profiles");
+    let many = store
+        .get_profiles(&["u_b_0".into(), "u_x".into(), "u_a_0".into()])
+        .await
+        .unwrap();
+    assert_eq!(many, vec![Some(other), None, Some(second)]);
+}
+
+async fn users_and_roles_contract(store: Arc<dyn Store>) {
+    let user = UserRecord {
+        username: "joe".into(),
+        password_hash: None,
+        roles: vec!["r".into()],
+        full_name: None,
+        email: None,
+        metadata: Default::default(),
+        enabled: true,
+    };
+    assert!(store.put_user(user.clone()).await.unwrap());
+    assert!(!store.put_user(user.clone()).await.unwrap());
+    assert!(!store
+        .create_user_if_absent(UserRecord {
+            enabled: false,
+            ..user.clone()
+        })
+        .await
+        .unwrap());
+    assert_eq!(store.get_user("joe").await.unwrap(), Some(user.clone()));
+    assert_eq!(store.list_users().await.unwrap(), vec![user]);
+    assert!(store.delete_user("joe").await.unwrap());
+    assert!(!store.delete_user("joe").await.unwrap());
+
+    let role = RoleRecord {
+        name: "r".into(),
+        cluster: vec!["all".into()],
+        ..Default::default()
+    };
+    assert!(store.put_role(role.clone()).await.unwrap());
+    assert_eq!(store.get_role("r").await.unwrap(), Some(role.clone()));
+    assert_eq!(store.list_roles().await.unwrap(), vec![role]);
+    assert!(store.delete_role("r").await.unwrap());
+    assert_eq!(store.get_role("r").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn redb_keeps_the_profile_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    profiles_contract(Arc::new(RedbStore::open(dir.path()).unwrap())).await;
+}
+
+#[tokio::test]
+async fn redb_keeps_the_user_and_role_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    users_and_roles_contract(Arc::new(RedbStore::open(dir.path()).unwrap())).await;
+}
+
+#[tokio::test]
+async fn redb_data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RedbStore::open(dir.path()).unwrap();
+        store
+            .create_profile(doc("u_a_0", "a", RealmRef::native()))
+            .await
+            .unwrap();
+    }
+    let store = RedbStore::open(dir.path()).unwrap();
+    assert_eq!(store.get_profile("u_a_0").await.unwrap().unwrap().seq_no, 0);
+}
