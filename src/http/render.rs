@@ -134,17 +134,21 @@ pub fn error_body(error: &Error) -> Value {
         }
         _ => {}
     }
+    // `root_cause` names the innermost cause, which only a media-type error has here.
+    let inner_cause = match error {
+        Error::MediaTypeHeader(detail) => {
+            Some(json!({"type": "status_exception", "reason": detail}))
+        }
+        _ => None,
+    };
     let mut top = Map::new();
-    top.insert(
-        "root_cause".into(),
-        Value::Array(vec![Value::Object(cause.clone())]),
-    );
+    let root = inner_cause
+        .clone()
+        .unwrap_or_else(|| Value::Object(cause.clone()));
+    top.insert("root_cause".into(), Value::Array(vec![root]));
     top.extend(cause);
-    if let Error::MediaTypeHeader(detail) = error {
-        top.insert(
-            "caused_by".into(),
-            json!({"type": "status_exception", "reason": detail}),
-        );
+    if let Some(inner) = inner_cause {
+        top.insert("caused_by".into(), inner);
     }
     json!({ "error": Value::Object(top), "status": error.http_status() })
 }
