@@ -1,0 +1,206 @@
+//! End-to-end benchmark: an in-process server on loopback, driven over HTTP and gRPC.
+//! Prints latency percentiles and throughput; `cargo bench --bench profiles`.
+//! `BENCH_USERS` (default 2000) sets how many users are created and activated.
+
+use base64::Engine as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use userprofiles::app::{self, Options};
+use userprofiles::auth::password::Secret;
+use userprofiles::pb;
+
+const ELASTIC: &str = "bench-elastic-password";
+const CONCURRENCY: usize = 16;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>, wall: Duration) {
+    samples.sort();
+    println!(
+        "{name:<40} n={:<6} p50={:>8.3}ms p99={:>8.3}ms throughput={:>9.0}/s",
+        samples.len(),
+        percentile(&samples, 0.50).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3,
+        samples.len() as f64 / wall.as_secs_f64()
+    );
+}
+
+/// Runs `op(i)` for i in 0..n with `CONCURRENCY` workers; returns per-call latencies and wall time.
+async fn drive<F, Fut>(n: usize, op: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (op, next) = (Arc::clone(&op), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= n {
+                        return samples;
+                    }
+                    let t = Instant::now();
+                    op(i).await;
+                    samples.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    (all, started.elapsed())
+}
+
+#[tokio::main]
+async fn main() {
+    let users: usize = std::env::var("BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let dir = tempfile::tempdir().unwrap();
+    let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (grpc_addr, http_addr) = (
+        grpc_listener.local_addr().unwrap(),
+        http_listener.local_addr().unwrap(),
+    );
+    let options = Options {
+        data_dir: dir.path().to_path_buf(),
+        max_body_bytes: 10 << 20,
+        shutdown_grace: Duration::from_secs(5),
+        elastic_password: Some(Secret::new(ELASTIC)),
+    };
+    tokio::spawn(app::run(
+        options,
+        grpc_listener,
+        http_listener,
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::new();
+    let base = format!("http://{http_addr}");
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/_security/_authenticate"))
+            .basic_auth("elastic", Some(ELASTIC))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Users get an imported low-cost bcrypt hash so set-up time measures the service, not hashing.
+    let hash = bcrypt::hash("bench-password", 4).unwrap();
+    let started = Instant::now();
+    for i in 0..users {
+        let body = serde_json::json!({"password_hash": hash, "roles": ["viewer"], "full_name": format!("User {i}")});
+        let r = http
+            .put(format!("{base}/_security/user/user{i}"))
+            .basic_auth("elastic", Some(ELASTIC))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    println!(
+        "created {users} users in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let activate = |http: reqwest::Client, base: String| {
+        move |i: usize| {
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                let body = serde_json::json!({"grant_type": "password", "username": format!("user{i}"), "password": "bench-password"});
+                let r = http
+                    .post(format!("{base}/_security/profile/_activate"))
+                    .basic_auth("elastic", Some(ELASTIC))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        }
+    };
+    let (samples, wall) = drive(users, activate(http.clone(), base.clone())).await;
+    report("HTTP activate, first (creates profile)", samples, wall);
+    let (samples, wall) = drive(users, activate(http.clone(), base.clone())).await;
+    report("HTTP activate, repeat (skip rule)", samples, wall);
+
+    let uids: Arc<Vec<String>> = Arc::new(
+        (0..users)
+            .map(|i| {
+                let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("user{i}").as_bytes());
+                format!(
+                    "u_{}_0",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+                )
+            })
+            .collect(),
+    );
+    let get = {
+        let (http, base, uids) = (http.clone(), base.clone(), Arc::clone(&uids));
+        move |i: usize| {
+            let (http, base, uids) = (http.clone(), base.clone(), Arc::clone(&uids));
+            async move {
+                let r = http
+                    .get(format!(
+                        "{base}/_security/profile/{}?data=*",
+                        uids[i % uids.len()]
+                    ))
+                    .basic_auth("elastic", Some(ELASTIC))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        }
+    };
+    let (samples, wall) = drive(users * 5, get).await;
+    report("HTTP get one profile", samples, wall);
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("elastic:{ELASTIC}"))
+    );
+    let grpc_get = {
+        let (channel, uids) = (channel.clone(), Arc::clone(&uids));
+        move |i: usize| {
+            let mut client = pb::user_profiles_client::UserProfilesClient::new(channel.clone());
+            let mut request = tonic::Request::new(pb::GetProfilesRequest {
+                uids: vec![
+                    uids[i % uids.len()].clone(),
+                    uids[(i + 1) % uids.len()].clone(),
+                ],
+                data: vec![],
+            });
+            request
+                .metadata_mut()
+                .insert("authorization", auth.parse().unwrap());
+            async move {
+                client.get_profiles(request).await.unwrap();
+            }
+        }
+    };
+    let (samples, wall) = drive(users * 5, grpc_get).await;
+    report("gRPC get two profiles", samples, wall);
+}
