@@ -79,6 +79,7 @@ async fn main() {
         max_body_bytes: 10 << 20,
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC)),
+        token_lifetime: Duration::from_secs(1200),
     };
     tokio::spawn(app::run(
         options,

@@ -5,7 +5,7 @@
 
 use crate::auth::password::Secret;
 use crate::config::Config;
-use crate::engine::{Engine, SystemClock};
+use crate::engine::{Engine, EngineSettings, SystemClock};
 use crate::grpc::GrpcApi;
 use crate::pb;
 use crate::store::redb::RedbStore;
@@ -27,7 +27,12 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// The `elastic` user's first password; generated and printed once when absent.
     pub elastic_password: Option<Secret>,
+    /// How long access tokens work.
+    pub token_lifetime: Duration,
 }
+
+/// How often tokens that nobody can use any more are deleted.
+const TOKEN_PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// A failure to start or to keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +69,7 @@ pub async fn run_from_config(
         data_dir: config.data_dir,
         max_body_bytes: config.max_body_bytes,
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        token_lifetime: config.token_timeout,
         elastic_password: std::env::var("ELASTIC_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty())
@@ -80,7 +86,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let store = RedbStore::open(&options.data_dir).map_err(|e| AppError::Store(e.0))?;
-    let engine = Engine::new(Arc::new(store), Arc::new(SystemClock));
+    let settings = EngineSettings {
+        token_lifetime: options.token_lifetime,
+    };
+    let engine = Engine::with_settings(Arc::new(store), Arc::new(SystemClock), settings);
     match engine
         .bootstrap_elastic(options.elastic_password.clone())
         .await
@@ -102,6 +111,7 @@ pub async fn run(
         .map_err(|e| AppError::Startup(e.to_string()))?;
     tracing::info!(%grpc_addr, %http_addr, data_dir = %options.data_dir.display(), store = "redb", "userprofiles serving");
 
+    let purger = tokio::spawn(purge_tokens_periodically(engine.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -136,7 +146,10 @@ pub async fn run(
         .add_service(
             pb::roles_server::RolesServer::new(api.clone()).max_decoding_message_size(limit),
         )
-        .add_service(pb::security_server::SecurityServer::new(api).max_decoding_message_size(limit))
+        .add_service(
+            pb::security_server::SecurityServer::new(api.clone()).max_decoding_message_size(limit),
+        )
+        .add_service(pb::tokens_server::TokensServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(grpc),
             stopped(stop_rx.clone()),
@@ -166,6 +179,9 @@ pub async fn run(
         () = shutdown => {}
     }
     tracing::info!("shutdown requested: draining in-flight requests");
+    purger.abort();
+    // Wait for the purger to be gone: it holds the store, which a restart reopens.
+    let _ = purger.await;
     set_health(&health_reporter, false).await;
     let _ = stop_tx.send(true);
     match tokio::time::timeout(options.shutdown_grace, servers).await {
@@ -183,41 +199,41 @@ pub async fn run(
     }
 }
 
+async fn purge_tokens_periodically(engine: Engine) {
+    let mut ticks = tokio::time::interval(TOKEN_PURGE_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match engine.purge_expired_tokens().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "purged expired tokens"),
+            Err(error) => tracing::warn!(%error, "purging expired tokens failed"),
+        }
+    }
+}
+
 async fn set_health(reporter: &tonic_health::server::HealthReporter, serving: bool) {
     use pb::{
-        roles_server::RolesServer, security_server::SecurityServer,
+        roles_server::RolesServer, security_server::SecurityServer, tokens_server::TokensServer,
         user_profiles_server::UserProfilesServer, users_server::UsersServer,
     };
+    use tonic::server::NamedService;
     let status = if serving {
         tonic_health::ServingStatus::Serving
     } else {
         tonic_health::ServingStatus::NotServing
     };
-    reporter.set_service_status("", status).await;
-    reporter
-        .set_service_status(
-            <UserProfilesServer<GrpcApi> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
-    reporter
-        .set_service_status(
-            <UsersServer<GrpcApi> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
-    reporter
-        .set_service_status(
-            <RolesServer<GrpcApi> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
-    reporter
-        .set_service_status(
-            <SecurityServer<GrpcApi> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
+    // "" is the whole server, as health-checking clients and Kubernetes probes ask for it.
+    let services = [
+        "",
+        <UserProfilesServer<GrpcApi> as NamedService>::NAME,
+        <UsersServer<GrpcApi> as NamedService>::NAME,
+        <RolesServer<GrpcApi> as NamedService>::NAME,
+        <SecurityServer<GrpcApi> as NamedService>::NAME,
+        <TokensServer<GrpcApi> as NamedService>::NAME,
+    ];
+    for service in services {
+        reporter.set_service_status(service, status).await;
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

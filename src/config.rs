@@ -3,6 +3,7 @@
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,7 +51,60 @@ pub struct Config {
     #[arg(long, env = "USERPROFILES_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// How long access tokens work, in Elasticsearch's time syntax (`20m`, `90s`, `1h`);
+    /// between 1s and 1h, like `xpack.security.authc.token.timeout`.
+    #[arg(long, env = "USERPROFILES_TOKEN_TIMEOUT", default_value = "20m", value_parser = parse_token_timeout)]
+    pub token_timeout: Duration,
+
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "USERPROFILES_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+}
+
+/// Parses an Elasticsearch time value (`500ms`, `30s`, `20m`, `1h`).
+pub fn parse_time_value(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| {
+        format!("failed to parse [{text}]: expected a number followed by a unit (ms, s, m, h, d)")
+    })?;
+    let millis =
+        match unit {
+            "ms" => number,
+            "s" => number * 1_000,
+            "m" => number * 60_000,
+            "h" => number * 3_600_000,
+            "d" => number * 86_400_000,
+            _ => return Err(format!(
+                "failed to parse [{text}]: unknown unit [{unit}], expected one of ms, s, m, h, d"
+            )),
+        };
+    Ok(Duration::from_millis(millis))
+}
+
+fn parse_token_timeout(text: &str) -> Result<Duration, String> {
+    let value = parse_time_value(text)?;
+    if value < Duration::from_secs(1) || value > Duration::from_secs(3600) {
+        return Err(format!("token timeout [{text}] must be between 1s and 1h"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_values_use_elasticsearch_units() {
+        assert_eq!(parse_time_value("20m"), Ok(Duration::from_secs(1200)));
+        assert_eq!(parse_time_value("1500ms"), Ok(Duration::from_millis(1500)));
+        assert!(parse_time_value("20").is_err());
+        assert!(parse_time_value("m").is_err());
+        assert!(parse_token_timeout("2h").is_err());
+        assert!(parse_token_timeout("999ms").is_err());
+        assert_eq!(parse_token_timeout("1h"), Ok(Duration::from_secs(3600)));
+    }
 }

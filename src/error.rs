@@ -66,6 +66,16 @@ pub enum Error {
     /// A bad `Accept`/`Content-Type` compatible-with version: `media_type_header_exception`, 400,
     /// whose cause (a `status_exception`) says what was wrong.
     MediaTypeHeader(String),
+    /// A token-endpoint failure in OAuth2's own format (RFC 6749 §5.2), 400: `error` is
+    /// `invalid_request`, `unsupported_grant_type` or `invalid_grant`.
+    OAuth {
+        /// The OAuth2 error code.
+        error: &'static str,
+        /// The `error_description`.
+        description: String,
+        /// Field violations behind a validation failure (for gRPC details).
+        violations: Vec<Violation>,
+    },
     /// The request body exceeded the configured limit: 413.
     ContentTooLong {
         /// The body size received (or at least how much was read before giving up).
@@ -131,6 +141,7 @@ impl Error {
             Error::XContentParse(_) => "x_content_parse_exception",
             Error::BadStatus(_) => "status_exception",
             Error::MediaTypeHeader(_) => "media_type_header_exception",
+            Error::OAuth { error, .. } => error,
             Error::ContentTooLong { .. } => "content_too_long_exception",
             Error::Unauthenticated { .. } | Error::Forbidden(_) => "security_exception",
             Error::ResourceNotFound(_) => "resource_not_found_exception",
@@ -150,7 +161,8 @@ impl Error {
             | Error::Parse(_)
             | Error::XContentParse(_)
             | Error::BadStatus(_)
-            | Error::MediaTypeHeader(_) => 400,
+            | Error::MediaTypeHeader(_)
+            | Error::OAuth { .. } => 400,
             Error::ContentTooLong { .. } => 413,
             Error::Unauthenticated { .. } => 401,
             Error::Forbidden(_) => 403,
@@ -171,7 +183,8 @@ impl Error {
             | Error::Parse(_)
             | Error::XContentParse(_)
             | Error::BadStatus(_)
-            | Error::MediaTypeHeader(_) => Code::InvalidArgument,
+            | Error::MediaTypeHeader(_)
+            | Error::OAuth { .. } => Code::InvalidArgument,
             Error::ContentTooLong { .. } => Code::ResourceExhausted,
             Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::Forbidden(_) => Code::PermissionDenied,
@@ -186,6 +199,7 @@ impl Error {
     pub fn violations(&self) -> &[Violation] {
         match self {
             Error::ActionValidation(v) | Error::Validation(v) => v,
+            Error::OAuth { violations, .. } => violations,
             _ => &[],
         }
     }
@@ -207,6 +221,7 @@ impl Error {
             }
             Error::Unauthenticated { reason, .. } => reason.clone(),
             Error::MediaTypeHeader(_) => "Invalid media-type value on headers [Accept, Content-Type]".into(),
+            Error::OAuth { description, .. } => description.clone(),
             Error::DocumentMissing { uid } => format!("[profile_{uid}]: document missing"),
             Error::VersionConflict {
                 uid,

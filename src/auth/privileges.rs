@@ -26,6 +26,12 @@ pub mod action {
     pub const ROLE_GET: &str = "cluster:admin/xpack/security/role/get";
     /// Delete a role.
     pub const ROLE_DELETE: &str = "cluster:admin/xpack/security/role/delete";
+    /// Create a token.
+    pub const TOKEN_CREATE: &str = "cluster:admin/xpack/security/token/create";
+    /// Refresh a token.
+    pub const TOKEN_REFRESH: &str = "cluster:admin/xpack/security/token/refresh";
+    /// Invalidate tokens.
+    pub const TOKEN_INVALIDATE: &str = "cluster:admin/xpack/security/token/invalidate";
 }
 
 /// Every predefined cluster privilege name Elasticsearch 8.x knows, least to most privileged as

@@ -10,6 +10,7 @@ pub mod data_filter;
 pub mod model;
 pub mod profiles;
 pub mod roles;
+pub mod tokens;
 pub mod uid;
 pub mod users;
 
@@ -49,11 +50,27 @@ pub struct Caller {
     pub roles: EffectiveRoles,
 }
 
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// How long an access token works (Elasticsearch's `xpack.security.authc.token.timeout`).
+    pub token_lifetime: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            token_lifetime: Duration::from_secs(20 * 60),
+        }
+    }
+}
+
 /// Shared engine state.
 struct Inner {
     store: Arc<dyn Store>,
     realms: PasswordRealms,
     clock: Arc<dyn Clock>,
+    settings: EngineSettings,
 }
 
 /// The one engine both front ends call.
@@ -68,14 +85,24 @@ const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(20 * 60);
 const CREDENTIAL_CACHE_MAX_USERS: u64 = 100_000;
 
 impl Engine {
-    /// An engine over `store`, reading time from `clock`.
+    /// An engine over `store`, reading time from `clock`, with default settings.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_settings(store, clock, EngineSettings::default())
+    }
+
+    /// An engine with explicit settings.
+    pub fn with_settings(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: EngineSettings,
+    ) -> Self {
         let cache = CredentialCache::new(CREDENTIAL_CACHE_TTL, CREDENTIAL_CACHE_MAX_USERS);
         Self {
             inner: Arc::new(Inner {
                 realms: PasswordRealms::new(Arc::clone(&store), cache),
                 store,
                 clock,
+                settings,
             }),
         }
     }
@@ -113,7 +140,7 @@ impl Engine {
                     challenge: Challenge::Default,
                     unsuccessful_credentials: None,
                 })?,
-            Some(Credentials::Bearer(_)) => return Err(invalid_bearer_token()),
+            Some(Credentials::Bearer(token)) => self.authenticate_token(&token).await?,
         };
         let roles = self.resolve_roles(&user.roles).await?;
         Ok(Caller { user, roles })

@@ -128,3 +128,50 @@ pub struct RoleRecord {
     /// Optional description.
     pub description: Option<String>,
 }
+
+/// The identity a token stands for, captured when the token was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenSubject {
+    /// The principal.
+    pub username: String,
+    /// Roles at creation time.
+    pub roles: Vec<String>,
+    /// Full name.
+    pub full_name: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Metadata.
+    pub metadata: JsonObject,
+    /// The realm that authenticated the user.
+    pub realm: RealmRef,
+}
+
+/// A stored access token (and its refresh token, if any). Token strings are never stored: the
+/// record is keyed by the SHA-256 of the access token and indexed by that of the refresh token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Hex SHA-256 of the access token (the storage key).
+    pub id: String,
+    /// Hex SHA-256 of the refresh token, when one was issued.
+    pub refresh_digest: Option<String>,
+    /// Whom the token authenticates.
+    pub subject: TokenSubject,
+    /// The caller that created the token (username, realm name); only it may refresh.
+    pub creator: (String, String),
+    /// Creation time, epoch millis; refresh tokens live 24 hours from here.
+    pub created_millis: i64,
+    /// When the access token stops working, epoch millis.
+    pub access_expires_millis: i64,
+    /// The access token was invalidated.
+    pub access_invalidated: bool,
+    /// The refresh token was invalidated.
+    pub refresh_invalidated: bool,
+    /// When the refresh token was used, epoch millis.
+    pub refreshed_millis: Option<i64>,
+    /// Random salt from which the superseding pair is derived (with the refresh token itself).
+    pub refresh_salt: Option<String>,
+    /// Whether the response should echo `scope: full`.
+    pub scoped: bool,
+    /// Incremented by every write; compare-and-set guard.
+    pub version: u64,
+}

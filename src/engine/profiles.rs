@@ -3,7 +3,7 @@
 use super::data_filter::DataFilter;
 use super::model::{JsonObject, ProfileDoc, ProfileUser, Versioned};
 use super::uid::{self, MAX_DIFFERENTIATOR};
-use super::{invalid_bearer_token, Caller, Engine};
+use super::{Caller, Engine};
 use crate::auth::password::Secret;
 use crate::auth::privileges::action;
 use crate::error::{Challenge, Error, Violation};
@@ -168,23 +168,24 @@ impl Engine {
     }
 
     async fn authenticate_grant(&self, request: &ActivateRequest) -> Result<ProfileUser, Error> {
-        let (Some(username), Some(password)) = (&request.username, &request.password) else {
-            // Validation passed and this is not the password grant: the access-token grant.
-            return Err(invalid_bearer_token());
+        let user = match (&request.username, &request.password, &request.access_token) {
+            (Some(username), Some(password), _) => self
+                .inner
+                .realms
+                .authenticate(username, password)
+                .await?
+                .ok_or_else(|| Error::Unauthenticated {
+                    reason: format!(
+                        "unable to authenticate user [{username}] for action [{}]",
+                        action::PROFILE_ACTIVATE
+                    ),
+                    challenge: Challenge::Default,
+                    unsuccessful_credentials: None,
+                })?,
+            (_, _, Some(token)) => self.authenticate_token(token).await?,
+            // Validation guarantees one of the two grants is complete.
+            _ => return Err(Error::validation("grant_type", "[grant_type] is required")),
         };
-        let user = self
-            .inner
-            .realms
-            .authenticate(username, password)
-            .await?
-            .ok_or_else(|| Error::Unauthenticated {
-                reason: format!(
-                    "unable to authenticate user [{username}] for action [{}]",
-                    action::PROFILE_ACTIVATE
-                ),
-                challenge: Challenge::Default,
-                unsuccessful_credentials: None,
-            })?;
         Ok(ProfileUser {
             username: user.username,
             roles: user.roles,

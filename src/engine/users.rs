@@ -139,6 +139,8 @@ impl Engine {
         }
         accumulate(violations)?;
         let existing = self.store().get_user(&username).await?;
+        let password_changed = new_hash.is_some() && existing.is_some();
+        let enabled = request.enabled.unwrap_or(true);
         let password_hash = match (new_hash, existing) {
             (Some(hash), _) => Some(hash),
             (None, Some(existing)) => existing.password_hash,
@@ -158,10 +160,13 @@ impl Engine {
                 full_name: request.full_name,
                 email: request.email,
                 metadata: request.metadata,
-                enabled: request.enabled.unwrap_or(true),
+                enabled,
             })
             .await?;
         self.inner.realms.forget(&username);
+        if password_changed || !enabled {
+            self.invalidate_user_tokens(&username).await?;
+        }
         Ok(created)
     }
 
@@ -217,6 +222,9 @@ impl Engine {
         }
         let found = self.store().delete_user(username).await?;
         self.inner.realms.forget(username);
+        if found {
+            self.invalidate_user_tokens(username).await?;
+        }
         Ok(found)
     }
 
@@ -255,6 +263,7 @@ impl Engine {
         record.password_hash = new_hash;
         self.store().put_user(record).await?;
         self.inner.realms.forget(&username);
+        self.invalidate_user_tokens(&username).await?;
         Ok(())
     }
 
@@ -289,6 +298,9 @@ impl Engine {
         record.enabled = enabled;
         self.store().put_user(record).await?;
         self.inner.realms.forget(username);
+        if !enabled {
+            self.invalidate_user_tokens(username).await?;
+        }
         Ok(())
     }
 

@@ -127,6 +127,25 @@ pub fn user(view: UserView) -> pb::User {
     }
 }
 
+/// An authenticated user as `_authenticate` describes it.
+pub fn authentication(user: crate::auth::AuthenticatedUser) -> pb::AuthenticateResponse {
+    let realm = pb::RealmRef {
+        name: user.realm.name,
+        r#type: user.realm.realm_type,
+    };
+    pb::AuthenticateResponse {
+        username: user.username,
+        roles: user.roles,
+        full_name: user.full_name,
+        email: user.email,
+        metadata: Some(to_struct(&user.metadata)),
+        enabled: true,
+        authentication_realm: Some(realm.clone()),
+        lookup_realm: Some(realm),
+        authentication_type: user.authentication_type.as_str().to_owned(),
+    }
+}
+
 /// Engine role to protobuf.
 pub fn role(role: RoleRecord) -> pb::Role {
     let structs = |values: &[serde_json::Value]| {

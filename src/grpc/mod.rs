@@ -8,6 +8,7 @@ use crate::auth::parse_authorization;
 use crate::auth::password::Secret;
 use crate::engine::data_filter::DataFilter;
 use crate::engine::profiles::ActivateRequest;
+use crate::engine::tokens::{CreateTokenRequest, InvalidateTokenRequest};
 use crate::engine::users::PutUserRequest;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
@@ -301,21 +302,67 @@ impl pb::security_server::Security for GrpcApi {
         let caller = self
             .caller(&request, "/userprofiles.v1.Security/Authenticate")
             .await?;
-        let user = caller.user;
-        let realm = pb::RealmRef {
-            name: user.realm.name,
-            r#type: user.realm.realm_type,
+        Ok(Response::new(convert::authentication(caller.user)))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::tokens_server::Tokens for GrpcApi {
+    async fn create_token(
+        &self,
+        request: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Tokens/CreateToken")
+            .await?;
+        let m = request.into_inner();
+        let engine_request = CreateTokenRequest {
+            grant_type: non_empty(m.grant_type),
+            username: non_empty(m.username),
+            password: non_empty(m.password).map(Secret::new),
+            refresh_token: non_empty(m.refresh_token).map(Secret::new),
+            kerberos_ticket: None,
+            scope: non_empty(m.scope),
         };
-        Ok(Response::new(pb::AuthenticateResponse {
-            username: user.username,
-            roles: user.roles,
-            full_name: user.full_name,
-            email: user.email,
-            metadata: Some(convert::to_struct(&user.metadata)),
-            enabled: true,
-            authentication_realm: Some(realm.clone()),
-            lookup_realm: Some(realm),
-            authentication_type: user.authentication_type.as_str().to_owned(),
+        reply(
+            self.engine.create_token(&caller, engine_request).await,
+            |issued| pb::CreateTokenResponse {
+                access_token: issued.access_token.expose().to_owned(),
+                r#type: "Bearer".into(),
+                expires_in: issued.expires_in,
+                refresh_token: issued.refresh_token.map(|r| r.expose().to_owned()),
+                scope: issued.scope.map(str::to_owned),
+                authentication: Some(convert::authentication(issued.authentication)),
+            },
+        )
+    }
+
+    async fn invalidate_token(
+        &self,
+        request: Request<pb::InvalidateTokenRequest>,
+    ) -> Result<Response<pb::InvalidateTokenResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.Tokens/InvalidateToken")
+            .await?;
+        let m = request.into_inner();
+        let engine_request = InvalidateTokenRequest {
+            token: non_empty(m.token).map(Secret::new),
+            refresh_token: non_empty(m.refresh_token).map(Secret::new),
+            realm_name: non_empty(m.realm_name),
+            username: non_empty(m.username),
+        };
+        let result = self
+            .engine
+            .invalidate_tokens(&caller, engine_request)
+            .await
+            .map_err(|e| status(&e))?;
+        if result.not_found {
+            return Err(Status::not_found("token not found"));
+        }
+        Ok(Response::new(pb::InvalidateTokenResponse {
+            invalidated_tokens: result.invalidated as i64,
+            previously_invalidated_tokens: result.previously_invalidated as i64,
+            error_count: 0,
         }))
     }
 }

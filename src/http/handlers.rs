@@ -7,6 +7,7 @@ use crate::auth::password::Secret;
 use crate::engine::data_filter::DataFilter;
 use crate::engine::model::{JsonObject, RoleRecord};
 use crate::engine::profiles::ActivateRequest;
+use crate::engine::tokens::{CreateTokenRequest, InvalidateTokenRequest};
 use crate::engine::users::PutUserRequest;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
@@ -59,6 +60,8 @@ pub(super) async fn handle(engine: &Engine, caller: &Caller, call: Call) -> Resu
             ))
         }
         Endpoint::PutRole => put_role(engine, caller, &call).await,
+        Endpoint::CreateToken => create_token(engine, caller, &call).await,
+        Endpoint::InvalidateToken => invalidate_token(engine, caller, &call).await,
         Endpoint::DeleteRole => {
             call.no_body()?;
             call.check_params(&["refresh"])?;
@@ -486,4 +489,58 @@ async fn put_role(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply
     call.refresh()?;
     let created = engine.put_role(caller, role).await?;
     Ok(Reply::ok(json!({ "role": { "created": created } })))
+}
+
+async fn create_token(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    const PARSER: &str = "token_request";
+    let mut request = CreateTokenRequest::default();
+    for field in object_fields(call.required_body()?, PARSER)? {
+        let value = || string_field(&field, PARSER);
+        match field.name.as_str() {
+            "grant_type" => request.grant_type = Some(value()?),
+            "username" => request.username = Some(value()?),
+            "password" => request.password = Some(Secret::new(value()?)),
+            "refresh_token" => request.refresh_token = Some(Secret::new(value()?)),
+            "kerberos_ticket" => request.kerberos_ticket = Some(Secret::new(value()?)),
+            "scope" => request.scope = Some(value()?),
+            _ => return Err(unknown_field(&field, PARSER)),
+        }
+    }
+    call.check_params(&[])?;
+    let issued = engine.create_token(caller, request).await?;
+    Ok(Reply::ok(json::issued_token(&issued)))
+}
+
+async fn invalidate_token(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    const PARSER: &str = "invalidate_token";
+    let mut request = InvalidateTokenRequest::default();
+    for field in object_fields(call.required_body()?, PARSER)? {
+        let value = || string_field(&field, PARSER);
+        match field.name.as_str() {
+            "token" => request.token = Some(Secret::new(value()?)),
+            "refresh_token" => request.refresh_token = Some(Secret::new(value()?)),
+            "realm_name" => request.realm_name = Some(value()?),
+            "username" => request.username = Some(value()?),
+            _ => return Err(unknown_field(&field, PARSER)),
+        }
+    }
+    if request.token.is_some() && request.refresh_token.is_some() {
+        return Err(Error::IllegalArgument(
+            "only one of [token, refresh_token] may be sent per request".into(),
+        ));
+    }
+    call.check_params(&[])?;
+    let result = engine.invalidate_tokens(caller, request).await?;
+    Ok(Reply {
+        status: if result.not_found {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        },
+        body: json!({
+            "invalidated_tokens": result.invalidated,
+            "previously_invalidated_tokens": result.previously_invalidated,
+            "error_count": 0,
+        }),
+    })
 }

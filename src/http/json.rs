@@ -120,3 +120,22 @@ pub fn authenticate(user: &AuthenticatedUser) -> Value {
         "authentication_type": user.authentication_type.as_str(),
     })
 }
+
+/// A token endpoint answer (SPEC-security §4.1), keys in Elasticsearch's order.
+pub fn issued_token(issued: &crate::engine::tokens::IssuedToken) -> Value {
+    let mut body = Map::new();
+    body.insert("access_token".into(), issued.access_token.expose().into());
+    body.insert("type".into(), "Bearer".into());
+    body.insert("expires_in".into(), issued.expires_in.into());
+    if let Some(refresh) = &issued.refresh_token {
+        body.insert("refresh_token".into(), refresh.expose().into());
+    }
+    if let Some(scope) = issued.scope {
+        body.insert("scope".into(), scope.into());
+    }
+    body.insert(
+        "authentication".into(),
+        authenticate(&issued.authentication),
+    );
+    Value::Object(body)
+}

@@ -39,6 +39,8 @@ enum Endpoint {
     GetRoles,
     PutRole,
     DeleteRole,
+    CreateToken,
+    InvalidateToken,
 }
 
 impl Endpoint {
@@ -59,6 +61,8 @@ impl Endpoint {
             Endpoint::GetRoles => "get_roles",
             Endpoint::PutRole => "put_role",
             Endpoint::DeleteRole => "delete_role",
+            Endpoint::CreateToken => "create_token",
+            Endpoint::InvalidateToken => "invalidate_token",
         }
     }
 }
@@ -119,6 +123,13 @@ const ROUTES: &[Route] = &[
         &[
             (Method::POST, Endpoint::DisableUser),
             (Method::PUT, Endpoint::DisableUser),
+        ],
+    ),
+    (
+        &["_security", "oauth2", "token"],
+        &[
+            (Method::POST, Endpoint::CreateToken),
+            (Method::DELETE, Endpoint::InvalidateToken),
         ],
     ),
     (&["_security", "role"], &[(Method::GET, Endpoint::GetRoles)]),

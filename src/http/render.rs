@@ -104,6 +104,13 @@ pub fn to_bytes(value: &Value, pretty: bool) -> Vec<u8> {
 
 /// The standard error envelope: `{"error":{"root_cause":[…],"type":…,"reason":…},"status":…}`.
 pub fn error_body(error: &Error) -> Value {
+    // The token endpoint answers in OAuth2's own format (RFC 6749 §5.2), not the envelope.
+    if let Error::OAuth {
+        error, description, ..
+    } = error
+    {
+        return json!({ "error": error, "error_description": description });
+    }
     let mut cause = Map::new();
     cause.insert("type".into(), error.es_type().into());
     cause.insert("reason".into(), error.reason().into());

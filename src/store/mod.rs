@@ -4,7 +4,7 @@
 
 pub mod redb;
 
-use crate::engine::model::{ProfileDoc, RoleRecord, UserRecord, Versioned};
+use crate::engine::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
 
 /// A failure of the storage backend itself (I/O, corruption, lost connection).
@@ -17,6 +17,9 @@ impl From<StoreError> for crate::error::Error {
         crate::error::Error::StoreUnavailable(error.0)
     }
 }
+
+/// A rule over tokens, e.g. "has expired", passed from the engine to the store.
+pub type TokenPredicate = Box<dyn for<'a> Fn(&'a TokenRecord) -> bool + Send + Sync + 'static>;
 
 /// The outcome of creating a profile.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,4 +102,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a role; true when it existed.
     async fn delete_role(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new token.
+    async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError>;
+
+    /// Reads a token by the digest of its access token.
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Reads a token by the digest of its refresh token.
+    async fn get_token_by_refresh(
+        &self,
+        refresh_digest: &str,
+    ) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Replaces a token if its stored version is `expected_version` (the new record's version
+    /// is written as `expected_version + 1`); false on a lost race or a missing token.
+    async fn update_token(
+        &self,
+        token: TokenRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Lists every stored token.
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Deletes tokens for which `expired(token)` holds; returns how many.
+    async fn delete_tokens_where(&self, expired: TokenPredicate) -> Result<u64, StoreError>;
 }

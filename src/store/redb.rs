@@ -5,8 +5,8 @@
 //! `commit` with `Durability::Immediate` (redb's default) returns only once the data is on disk.
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
-use super::{CreateProfile, Store, StoreError, UpdateProfile};
-use crate::engine::model::{ProfileDoc, RoleRecord, UserRecord, Versioned};
+use super::{CreateProfile, Store, StoreError, TokenPredicate, UpdateProfile};
+use crate::engine::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
@@ -21,6 +21,10 @@ const PROFILES_BY_USER: TableDefinition<&str, &str> = TableDefinition::new("prof
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// role name -> JSON of `RoleRecord`.
 const ROLES: TableDefinition<&str, &[u8]> = TableDefinition::new("roles");
+/// access-token digest -> JSON of `TokenRecord`.
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// refresh-token digest -> access-token digest.
+const TOKENS_BY_REFRESH: TableDefinition<&str, &str> = TableDefinition::new("tokens_by_refresh");
 /// Counters and flags.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
@@ -70,6 +74,8 @@ impl RedbStore {
         tx.open_table(USERS).map_err(fail)?;
         tx.open_table(ROLES).map_err(fail)?;
         tx.open_table(META).map_err(fail)?;
+        tx.open_table(TOKENS).map_err(fail)?;
+        tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
         tx.commit().map_err(fail)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -356,5 +362,121 @@ impl Store for RedbStore {
         let name = name.to_owned();
         self.blocking(move |db| Self::delete_record(db, ROLES, &name))
             .await
+    }
+
+    async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        let bytes = encode(&token)?;
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(fail)?;
+            {
+                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                tokens
+                    .insert(token.id.as_str(), bytes.as_slice())
+                    .map_err(fail)?;
+                if let Some(refresh) = &token.refresh_digest {
+                    let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+                    index
+                        .insert(refresh.as_str(), token.id.as_str())
+                        .map_err(fail)?;
+                }
+            }
+            tx.commit().map_err(fail)
+        })
+        .await
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| Self::read_record(db, TOKENS, &id))
+            .await
+    }
+
+    async fn get_token_by_refresh(
+        &self,
+        refresh_digest: &str,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let refresh_digest = refresh_digest.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(fail)?;
+            let index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+            let Some(id) = index.get(refresh_digest.as_str()).map_err(fail)? else {
+                return Ok(None);
+            };
+            let tokens = tx.open_table(TOKENS).map_err(fail)?;
+            let value = tokens.get(id.value()).map_err(fail)?;
+            value.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn update_token(
+        &self,
+        token: TokenRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(fail)?;
+            let written = {
+                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                let current: Option<TokenRecord> = tokens
+                    .get(token.id.as_str())
+                    .map_err(fail)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                match current {
+                    Some(current) if current.version == expected_version => {
+                        let next = TokenRecord {
+                            version: expected_version + 1,
+                            ..token
+                        };
+                        tokens
+                            .insert(next.id.as_str(), encode(&next)?.as_slice())
+                            .map_err(fail)?;
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if written {
+                tx.commit().map_err(fail)?;
+            } else {
+                tx.abort().map_err(fail)?;
+            }
+            Ok(written)
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.blocking(|db| Self::list_records(db, TOKENS)).await
+    }
+
+    async fn delete_tokens_where(&self, expired: TokenPredicate) -> Result<u64, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(fail)?;
+            let mut removed = 0;
+            {
+                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+                let mut doomed: Vec<TokenRecord> = Vec::new();
+                for entry in tokens.range::<&str>(..).map_err(fail)? {
+                    let (_, value) = entry.map_err(fail)?;
+                    let token: TokenRecord = decode(value.value())?;
+                    if expired(&token) {
+                        doomed.push(token);
+                    }
+                }
+                for token in doomed {
+                    tokens.remove(token.id.as_str()).map_err(fail)?;
+                    if let Some(refresh) = &token.refresh_digest {
+                        index.remove(refresh.as_str()).map_err(fail)?;
+                    }
+                    removed += 1;
+                }
+            }
+            tx.commit().map_err(fail)?;
+            Ok(removed)
+        })
+        .await
     }
 }

@@ -37,11 +37,20 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on an existing data directory (for restart tests).
 pub async fn spawn_app_on(data_dir: Arc<tempfile::TempDir>) -> TestApp {
-    spawn_with(data_dir, 1024 * 1024).await
+    spawn_configured(data_dir, 1024 * 1024, Duration::from_secs(1200)).await
 }
 
 /// A server with a small body limit.
 pub async fn spawn_with(data_dir: Arc<tempfile::TempDir>, max_body_bytes: usize) -> TestApp {
+    spawn_configured(data_dir, max_body_bytes, Duration::from_secs(1200)).await
+}
+
+/// A server with every option chosen.
+pub async fn spawn_configured(
+    data_dir: Arc<tempfile::TempDir>,
+    max_body_bytes: usize,
+    token_lifetime: Duration,
+) -> TestApp {
     let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = grpc_listener.local_addr().unwrap();
@@ -52,6 +61,7 @@ pub async fn spawn_with(data_dir: Arc<tempfile::TempDir>, max_body_bytes: usize)
         max_body_bytes,
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC_PASSWORD)),
+        token_lifetime,
     };
     let task = tokio::spawn(app::run(
         options,
