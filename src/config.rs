@@ -71,17 +71,18 @@ pub fn parse_time_value(text: &str) -> Result<Duration, String> {
     let number: u64 = number.parse().map_err(|_| {
         format!("failed to parse [{text}]: expected a number followed by a unit (ms, s, m, h, d)")
     })?;
-    let millis =
-        match unit {
-            "ms" => number,
-            "s" => number * 1_000,
-            "m" => number * 60_000,
-            "h" => number * 3_600_000,
-            "d" => number * 86_400_000,
-            _ => return Err(format!(
+    let millis = match unit {
+        "ms" => number,
+        "s" => number * 1_000,
+        "m" => number * 60_000,
+        "h" => number * 3_600_000,
+        "d" => number * 86_400_000,
+        _ => {
+            return Err(format!(
                 "failed to parse [{text}]: unknown unit [{unit}], expected one of ms, s, m, h, d"
-            )),
-        };
+            ))
+        }
+    };
     Ok(Duration::from_millis(millis))
 }
 

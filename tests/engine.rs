@@ -234,3 +234,126 @@ async fn get_filters_stored_data_and_always_returns_labels_in_full() {
         assert_eq!(found.labels["direction"], "north");
     }
 }
+
+mod tokens {
+    use super::*;
+    use userprofiles::auth::password::Secret;
+    use userprofiles::engine::tokens::CreateTokenRequest;
+
+    fn refresh_request(token: &Secret) -> CreateTokenRequest {
+        CreateTokenRequest {
+            grant_type: Some("refresh_token".into()),
+            refresh_token: Some(token.clone()),
+            ..Default::default()
+        }
+    }
+
+    fn invalid_grant(error: Error) -> String {
+        match error {
+            Error::OAuth {
+                error: "invalid_grant",
+                description,
+                ..
+            } => description,
+            other => panic!("expected invalid_grant, got {other:?}"),
+        }
+    }
+
+    async fn client_token(f: &Fixture) -> userprofiles::engine::tokens::IssuedToken {
+        // A password-grant token (with a refresh token) for the bootstrapped `elastic` user.
+        let request = CreateTokenRequest {
+            grant_type: Some("password".into()),
+            username: Some("elastic".into()),
+            password: Some(Secret::new("elastic-pass")),
+            ..Default::default()
+        };
+        f.engine
+            .bootstrap_elastic(Some(Secret::new("elastic-pass")))
+            .await
+            .unwrap();
+        f.engine.create_token(&superuser(), request).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_reused_after_30_seconds_is_refused() {
+        let f = Fixture::new();
+        let issued = client_token(&f).await;
+        let refresh = issued.refresh_token.clone().unwrap();
+        let first = f
+            .engine
+            .create_token(&superuser(), refresh_request(&refresh))
+            .await
+            .unwrap();
+        f.advance(30_000);
+        let repeat = f
+            .engine
+            .create_token(&superuser(), refresh_request(&refresh))
+            .await
+            .unwrap();
+        assert_eq!(
+            repeat.access_token, first.access_token,
+            "inside the window: the same pair"
+        );
+        f.advance(1);
+        let late = f
+            .engine
+            .create_token(&superuser(), refresh_request(&refresh))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            invalid_grant(late),
+            "token has already been refreshed more than 30 seconds in the past"
+        );
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_expire_after_24_hours_and_are_then_purged() {
+        let f = Fixture::new();
+        let issued = client_token(&f).await;
+        assert_eq!(f.engine.purge_expired_tokens().await.unwrap(), 0);
+        f.advance(24 * 60 * 60 * 1000);
+        let error = f
+            .engine
+            .create_token(
+                &superuser(),
+                refresh_request(issued.refresh_token.as_ref().unwrap()),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_grant(error), "token document has expired");
+        assert_eq!(f.engine.purge_expired_tokens().await.unwrap(), 1);
+        let gone = f
+            .engine
+            .create_token(
+                &superuser(),
+                refresh_request(issued.refresh_token.as_ref().unwrap()),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_grant(gone), "could not refresh the requested token");
+    }
+
+    #[tokio::test]
+    async fn access_tokens_expire_after_the_configured_lifetime() {
+        let f = Fixture::new();
+        let issued = client_token(&f).await;
+        assert!(f
+            .engine
+            .authenticate_token(&issued.access_token)
+            .await
+            .is_ok());
+        f.advance(20 * 60 * 1000 - 1);
+        assert!(f
+            .engine
+            .authenticate_token(&issued.access_token)
+            .await
+            .is_ok());
+        f.advance(1);
+        let error = f
+            .engine
+            .authenticate_token(&issued.access_token)
+            .await
+            .unwrap_err();
+        assert_eq!(error.reason(), "token expired");
+    }
+}

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 use std::sync::Arc;
-use userprofiles::engine::model::{ProfileDoc, ProfileUser, RealmRef, RoleRecord, UserRecord};
+use userprofiles::engine::model::{
+    ProfileDoc, ProfileUser, RealmRef, RoleRecord, TokenRecord, TokenSubject, UserRecord,
+};
 use userprofiles::store::redb::RedbStore;
 use userprofiles::store::{CreateProfile, Store, UpdateProfile};
 
@@ -123,6 +125,81 @@ async fn users_and_roles_contract(store: Arc<dyn Store>) {
     assert_eq!(store.list_roles().await.unwrap(), vec![role]);
     assert!(store.delete_role("r").await.unwrap());
     assert_eq!(store.get_role("r").await.unwrap(), None);
+}
+
+async fn tokens_contract(store: Arc<dyn Store>) {
+    let token = TokenRecord {
+        id: "access-digest".into(),
+        refresh_digest: Some("refresh-digest".into()),
+        subject: TokenSubject {
+            username: "joe".into(),
+            roles: vec![],
+            full_name: None,
+            email: None,
+            metadata: Default::default(),
+            realm: RealmRef::native(),
+        },
+        creator: ("elastic".into(), "reserved".into()),
+        created_millis: 10,
+        access_expires_millis: 20,
+        access_invalidated: false,
+        refresh_invalidated: false,
+        refreshed_millis: None,
+        refresh_salt: None,
+        scoped: false,
+        version: 0,
+    };
+    store.put_token(token.clone()).await.unwrap();
+    assert_eq!(
+        store.get_token("access-digest").await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(
+        store.get_token_by_refresh("refresh-digest").await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(
+        store.get_token_by_refresh("access-digest").await.unwrap(),
+        None
+    );
+
+    let invalidated = TokenRecord {
+        access_invalidated: true,
+        ..token.clone()
+    };
+    assert!(store.update_token(invalidated.clone(), 0).await.unwrap());
+    assert!(
+        !store.update_token(invalidated.clone(), 0).await.unwrap(),
+        "stale version loses"
+    );
+    let stored = store.get_token("access-digest").await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.access_invalidated), (1, true));
+    assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+
+    assert_eq!(
+        store
+            .delete_tokens_where(Box::new(|t| t.created_millis > 100))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .delete_tokens_where(Box::new(|t| t.created_millis == 10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.get_token_by_refresh("refresh-digest").await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn redb_keeps_the_token_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    tokens_contract(Arc::new(RedbStore::open(dir.path()).unwrap())).await;
 }
 
 #[tokio::test]

@@ -203,6 +203,10 @@ impl TestApp {
         pb::roles_client::RolesClient::new(self.grpc.clone())
     }
 
+    pub fn tokens_client(&self) -> pb::tokens_client::TokensClient<Channel> {
+        pb::tokens_client::TokensClient::new(self.grpc.clone())
+    }
+
     pub fn security_client(&self) -> pb::security_client::SecurityClient<Channel> {
         pb::security_client::SecurityClient::new(self.grpc.clone())
     }

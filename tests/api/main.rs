@@ -6,3 +6,4 @@ mod get;
 mod helpers;
 mod security;
 mod service;
+mod tokens;
