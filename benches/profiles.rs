@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use userprofiles::app::{self, Options};
 use userprofiles::auth::password::Secret;
+use userprofiles::engine::EngineSettings;
 use userprofiles::pb;
 
 const ELASTIC: &str = "bench-elastic-password";
@@ -79,7 +80,7 @@ async fn main() {
         max_body_bytes: 10 << 20,
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC)),
-        token_lifetime: Duration::from_secs(1200),
+        settings: EngineSettings::default(),
     };
     tokio::spawn(app::run(
         options,

@@ -27,8 +27,8 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// The `elastic` user's first password; generated and printed once when absent.
     pub elastic_password: Option<Secret>,
-    /// How long access tokens work.
-    pub token_lifetime: Duration,
+    /// Engine tunables (token lifetime, profile size limit).
+    pub settings: EngineSettings,
 }
 
 /// How often tokens that nobody can use any more are deleted.
@@ -69,7 +69,10 @@ pub async fn run_from_config(
         data_dir: config.data_dir,
         max_body_bytes: config.max_body_bytes,
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
-        token_lifetime: config.token_timeout,
+        settings: EngineSettings {
+            token_lifetime: config.token_timeout,
+            profile_max_size_bytes: config.profile_max_size_bytes,
+        },
         elastic_password: std::env::var("ELASTIC_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty())
@@ -86,10 +89,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let store = RedbStore::open(&options.data_dir).map_err(|e| AppError::Store(e.0))?;
-    let settings = EngineSettings {
-        token_lifetime: options.token_lifetime,
-    };
-    let engine = Engine::with_settings(Arc::new(store), Arc::new(SystemClock), settings);
+    let engine = Engine::with_settings(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        options.settings.clone(),
+    )
+    .map_err(|e| AppError::Startup(e.reason()))?;
+    engine.refresh_suggest_index().await.map_err(|e| {
+        AppError::Startup(format!("cannot build the suggest index: {}", e.reason()))
+    })?;
     match engine
         .bootstrap_elastic(options.elastic_password.clone())
         .await
@@ -112,6 +120,7 @@ pub async fn run(
     tracing::info!(%grpc_addr, %http_addr, data_dir = %options.data_dir.display(), store = "redb", "userprofiles serving");
 
     let purger = tokio::spawn(purge_tokens_periodically(engine.clone()));
+    let follower = tokio::spawn(follow_store_changes(engine.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -180,8 +189,10 @@ pub async fn run(
     }
     tracing::info!("shutdown requested: draining in-flight requests");
     purger.abort();
-    // Wait for the purger to be gone: it holds the store, which a restart reopens.
+    follower.abort();
+    // Wait for the background tasks to be gone: they hold the store, which a restart reopens.
     let _ = purger.await;
+    let _ = follower.await;
     set_health(&health_reporter, false).await;
     let _ = stop_tx.send(true);
     match tokio::time::timeout(options.shutdown_grace, servers).await {
@@ -195,6 +206,19 @@ pub async fn run(
                 "grace period over; abandoning unfinished requests"
             );
             Ok(())
+        }
+    }
+}
+
+/// How often the suggest index looks for profile changes written by other replicas.
+const SUGGEST_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
+
+async fn follow_store_changes(engine: Engine) {
+    let mut ticks = tokio::time::interval(SUGGEST_FOLLOW_INTERVAL);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = engine.refresh_suggest_index().await {
+            tracing::warn!(%error, "updating the suggest index failed");
         }
     }
 }

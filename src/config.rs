@@ -56,6 +56,11 @@ pub struct Config {
     #[arg(long, env = "USERPROFILES_TOKEN_TIMEOUT", default_value = "20m", value_parser = parse_token_timeout)]
     pub token_timeout: Duration,
 
+    /// Largest combined size of one profile's labels and data, in bytes
+    /// (Elasticsearch's `xpack.security.profile.max_size`).
+    #[arg(long, env = "USERPROFILES_PROFILE_MAX_SIZE_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub profile_max_size_bytes: usize,
+
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "USERPROFILES_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,

@@ -61,6 +61,8 @@ pub enum Error {
     Parse(String),
     /// `x_content_parse_exception`, 400: the body did not fit the endpoint's strict parser.
     XContentParse(String),
+    /// `document_parsing_exception`, 400: the document does not fit the index mapping.
+    DocumentParsing(String),
     /// `status_exception` with status 400.
     BadStatus(String),
     /// A bad `Accept`/`Content-Type` compatible-with version: `media_type_header_exception`, 400,
@@ -140,6 +142,7 @@ impl Error {
             Error::Parse(_) => "parse_exception",
             Error::XContentParse(_) => "x_content_parse_exception",
             Error::BadStatus(_) => "status_exception",
+            Error::DocumentParsing(_) => "document_parsing_exception",
             Error::MediaTypeHeader(_) => "media_type_header_exception",
             Error::OAuth { error, .. } => error,
             Error::ContentTooLong { .. } => "content_too_long_exception",
@@ -161,6 +164,7 @@ impl Error {
             | Error::Parse(_)
             | Error::XContentParse(_)
             | Error::BadStatus(_)
+            | Error::DocumentParsing(_)
             | Error::MediaTypeHeader(_)
             | Error::OAuth { .. } => 400,
             Error::ContentTooLong { .. } => 413,
@@ -183,6 +187,7 @@ impl Error {
             | Error::Parse(_)
             | Error::XContentParse(_)
             | Error::BadStatus(_)
+            | Error::DocumentParsing(_)
             | Error::MediaTypeHeader(_)
             | Error::OAuth { .. } => Code::InvalidArgument,
             Error::ContentTooLong { .. } => Code::ResourceExhausted,
@@ -212,6 +217,7 @@ impl Error {
             | Error::Parse(m)
             | Error::XContentParse(m)
             | Error::BadStatus(m)
+            | Error::DocumentParsing(m)
             | Error::Forbidden(m)
             | Error::ResourceNotFound(m)
             | Error::IllegalState(m)

@@ -33,7 +33,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
         let clock = Arc::new(ManualClock(AtomicI64::new(1_642_650_651_037)));
-        let engine = Engine::new(Arc::clone(&store), clock.clone());
+        let engine = Engine::new(Arc::clone(&store), clock.clone()).unwrap();
         Self {
             engine,
             store,

@@ -10,6 +10,12 @@ pub mod action {
     pub const PROFILE_ACTIVATE: &str = "cluster:admin/xpack/security/profile/activate";
     /// Get profiles.
     pub const PROFILE_GET: &str = "cluster:admin/xpack/security/profile/get";
+    /// Update profile labels and data.
+    pub const PROFILE_PUT_DATA: &str = "cluster:admin/xpack/security/profile/put/data";
+    /// Enable or disable a profile.
+    pub const PROFILE_SET_ENABLED: &str = "cluster:admin/xpack/security/profile/set_enabled";
+    /// Suggest profiles.
+    pub const PROFILE_SUGGEST: &str = "cluster:admin/xpack/security/profile/suggest";
     /// Create or update a user.
     pub const USER_PUT: &str = "cluster:admin/xpack/security/user/put";
     /// Get users.
@@ -262,6 +268,16 @@ impl EffectiveRoles {
     /// Whether these roles allow `action`.
     pub fn allows(&self, action: &str) -> bool {
         self.cluster.iter().any(|p| privilege_grants(p, action))
+    }
+
+    /// Whether the `global.profile.write` privilege covers every application name.
+    pub fn allows_profile_write(&self, applications: &[String]) -> bool {
+        !applications.is_empty()
+            && applications.iter().all(|name| {
+                self.profile_write_applications
+                    .iter()
+                    .any(|pattern| WildMatch::new(pattern).matches(name))
+            })
     }
 
     /// Elasticsearch's 403 reason for `username` attempting `action`.

@@ -8,8 +8,10 @@
 
 pub mod data_filter;
 pub mod model;
+pub mod profile_data;
 pub mod profiles;
 pub mod roles;
+pub mod suggest;
 pub mod tokens;
 pub mod uid;
 pub mod users;
@@ -55,12 +57,16 @@ pub struct Caller {
 pub struct EngineSettings {
     /// How long an access token works (Elasticsearch's `xpack.security.authc.token.timeout`).
     pub token_lifetime: Duration,
+    /// Largest combined size of a profile's labels and data, in bytes
+    /// (Elasticsearch's `xpack.security.profile.max_size`).
+    pub profile_max_size_bytes: usize,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             token_lifetime: Duration::from_secs(20 * 60),
+            profile_max_size_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -71,6 +77,7 @@ struct Inner {
     realms: PasswordRealms,
     clock: Arc<dyn Clock>,
     settings: EngineSettings,
+    suggest_index: Arc<crate::search::SuggestIndex>,
 }
 
 /// The one engine both front ends call.
@@ -86,25 +93,28 @@ const CREDENTIAL_CACHE_MAX_USERS: u64 = 100_000;
 
 impl Engine {
     /// An engine over `store`, reading time from `clock`, with default settings.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         Self::with_settings(store, clock, EngineSettings::default())
     }
 
-    /// An engine with explicit settings.
+    /// An engine with explicit settings. Its suggest index starts empty: call
+    /// [`Engine::refresh_suggest_index`] to load it (suggest also does before each query).
     pub fn with_settings(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         settings: EngineSettings,
-    ) -> Self {
+    ) -> Result<Self, Error> {
         let cache = CredentialCache::new(CREDENTIAL_CACHE_TTL, CREDENTIAL_CACHE_MAX_USERS);
-        Self {
+        let suggest_index = Arc::new(crate::search::SuggestIndex::new()?);
+        Ok(Self {
             inner: Arc::new(Inner {
                 realms: PasswordRealms::new(Arc::clone(&store), cache),
                 store,
                 clock,
                 settings,
+                suggest_index,
             }),
-        }
+        })
     }
 
     fn store(&self) -> &dyn Store {

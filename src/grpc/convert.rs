@@ -89,6 +89,17 @@ pub fn from_struct(value: &prost_types::Struct) -> JsonObject {
         .collect()
 }
 
+/// A suggest hit: uid, user, labels and data only.
+pub fn suggested_profile(profile: Profile) -> pb::SuggestedProfile {
+    let full = self::profile(profile);
+    pb::SuggestedProfile {
+        uid: full.uid,
+        user: full.user,
+        labels: full.labels,
+        data: full.data,
+    }
+}
+
 /// Engine profile to protobuf.
 pub fn profile(profile: Profile) -> pb::Profile {
     let doc = profile.doc;

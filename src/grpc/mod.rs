@@ -7,7 +7,9 @@ pub mod convert;
 use crate::auth::parse_authorization;
 use crate::auth::password::Secret;
 use crate::engine::data_filter::DataFilter;
+use crate::engine::profile_data::UpdateDataRequest;
 use crate::engine::profiles::ActivateRequest;
+use crate::engine::suggest::{SuggestHint, SuggestRequest, DEFAULT_SIZE};
 use crate::engine::tokens::{CreateTokenRequest, InvalidateTokenRequest};
 use crate::engine::users::PutUserRequest;
 use crate::engine::{Caller, Engine};
@@ -42,6 +44,10 @@ impl GrpcApi {
 
 fn non_empty(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
+}
+
+fn acknowledged(_: ()) -> pb::AcknowledgedResponse {
+    pb::AcknowledgedResponse { acknowledged: true }
 }
 
 fn reply<T, U>(
@@ -109,6 +115,100 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
                     profiles: result.profiles.into_iter().map(convert::profile).collect(),
                     errors,
                 }
+            },
+        )
+    }
+
+    async fn update_profile_data(
+        &self,
+        request: Request<pb::UpdateProfileDataRequest>,
+    ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.UserProfiles/UpdateProfileData")
+            .await?;
+        let m = request.into_inner();
+        let engine_request = UpdateDataRequest {
+            uid: m.uid,
+            labels: m.labels.as_ref().map(convert::from_struct),
+            data: m.data.as_ref().map(convert::from_struct),
+            if_seq_no: m.if_seq_no,
+            if_primary_term: m.if_primary_term,
+        };
+        reply(
+            self.engine
+                .update_profile_data(&caller, engine_request)
+                .await,
+            acknowledged,
+        )
+    }
+
+    async fn enable_profile(
+        &self,
+        request: Request<pb::SetProfileEnabledRequest>,
+    ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.UserProfiles/EnableProfile")
+            .await?;
+        let uid = request.into_inner().uid;
+        reply(
+            self.engine.set_profile_enabled(&caller, &uid, true).await,
+            acknowledged,
+        )
+    }
+
+    async fn disable_profile(
+        &self,
+        request: Request<pb::SetProfileEnabledRequest>,
+    ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.UserProfiles/DisableProfile")
+            .await?;
+        let uid = request.into_inner().uid;
+        reply(
+            self.engine.set_profile_enabled(&caller, &uid, false).await,
+            acknowledged,
+        )
+    }
+
+    async fn suggest_profiles(
+        &self,
+        request: Request<pb::SuggestProfilesRequest>,
+    ) -> Result<Response<pb::SuggestProfilesResponse>, Status> {
+        let caller = self
+            .caller(&request, "/userprofiles.v1.UserProfiles/SuggestProfiles")
+            .await?;
+        let m = request.into_inner();
+        let hint = m.hint.map(|hint| SuggestHint {
+            uids: (!hint.uids.is_empty()).then_some(hint.uids),
+            labels: (!hint.labels.is_empty()).then(|| {
+                let mut labels: Vec<(String, Vec<String>)> = hint
+                    .labels
+                    .into_iter()
+                    .map(|(k, v)| (k, v.values))
+                    .collect();
+                labels.sort();
+                labels
+            }),
+        });
+        let engine_request = SuggestRequest {
+            name: m.name,
+            size: m.size.map(i64::from).unwrap_or(DEFAULT_SIZE),
+            data: DataFilter::new(&m.data),
+            hint,
+        };
+        reply(
+            self.engine.suggest_profiles(&caller, engine_request).await,
+            |result| pb::SuggestProfilesResponse {
+                took: result.took as i64,
+                total: Some(pb::SuggestTotal {
+                    value: result.total as i64,
+                    relation: "eq".into(),
+                }),
+                profiles: result
+                    .profiles
+                    .into_iter()
+                    .map(convert::suggested_profile)
+                    .collect(),
             },
         )
     }

@@ -1,12 +1,16 @@
 //! One function per endpoint: parse the body and parameters as Elasticsearch's REST handler
 //! does, call the engine once, render the answer.
 
-use super::body::{object_fields, string_field, token_name, unknown_field, Field};
+use super::body::{
+    object_fields, string_field, token_name, unknown_field, unsupported_type, Field,
+};
 use super::{json, Call, Endpoint, Reply};
 use crate::auth::password::Secret;
 use crate::engine::data_filter::DataFilter;
 use crate::engine::model::{JsonObject, RoleRecord};
+use crate::engine::profile_data::UpdateDataRequest;
 use crate::engine::profiles::ActivateRequest;
+use crate::engine::suggest::{SuggestHint, SuggestRequest};
 use crate::engine::tokens::{CreateTokenRequest, InvalidateTokenRequest};
 use crate::engine::users::PutUserRequest;
 use crate::engine::{Caller, Engine};
@@ -62,6 +66,18 @@ pub(super) async fn handle(engine: &Engine, caller: &Caller, call: Call) -> Resu
         Endpoint::PutRole => put_role(engine, caller, &call).await,
         Endpoint::CreateToken => create_token(engine, caller, &call).await,
         Endpoint::InvalidateToken => invalidate_token(engine, caller, &call).await,
+        Endpoint::UpdateProfileData => update_profile_data(engine, caller, &call).await,
+        Endpoint::EnableProfile | Endpoint::DisableProfile => {
+            call.no_body()?;
+            call.check_params(&["refresh"])?;
+            call.refresh()?;
+            let enabled = call.endpoint == Endpoint::EnableProfile;
+            engine
+                .set_profile_enabled(caller, &call.path_params[0], enabled)
+                .await?;
+            Ok(Reply::ok(json!({ "acknowledged": true })))
+        }
+        Endpoint::SuggestProfiles => suggest_profiles(engine, caller, &call).await,
         Endpoint::DeleteRole => {
             call.no_body()?;
             call.check_params(&["refresh"])?;
@@ -543,4 +559,163 @@ async fn invalidate_token(engine: &Engine, caller: &Caller, call: &Call) -> Resu
             "error_count": 0,
         }),
     })
+}
+
+impl Call {
+    /// A `long` query parameter; negative values are kept (the engine treats them as unset).
+    fn long_param(&self, name: &str) -> Result<Option<i64>, Error> {
+        self.param(name)
+            .map(|value| {
+                value.parse::<i64>().map_err(|_| {
+                    Error::IllegalArgument(format!(
+                        "Failed to parse long parameter [{name}] with value [{value}]"
+                    ))
+                })
+            })
+            .transpose()
+    }
+}
+
+async fn update_profile_data(
+    engine: &Engine,
+    caller: &Caller,
+    call: &Call,
+) -> Result<Reply, Error> {
+    const PARSER: &str = "update_profile_data_request_payload";
+    let mut request = UpdateDataRequest {
+        uid: call.path_params[0].clone(),
+        ..UpdateDataRequest::default()
+    };
+    for field in object_fields(call.required_body()?, PARSER)? {
+        let object = || match &field.value {
+            Value::Object(map) => Ok(map.clone()),
+            other => Err(unsupported_type(&field, PARSER, other)),
+        };
+        match field.name.as_str() {
+            "labels" => request.labels = Some(object()?),
+            "data" => request.data = Some(object()?),
+            _ => return Err(unknown_field(&field, PARSER)),
+        }
+    }
+    call.check_params(&["if_seq_no", "if_primary_term", "refresh"])?;
+    request.if_seq_no = call.long_param("if_seq_no")?;
+    request.if_primary_term = call.long_param("if_primary_term")?;
+    call.refresh()?;
+    engine.update_profile_data(caller, request).await?;
+    Ok(Reply::ok(json!({ "acknowledged": true })))
+}
+
+/// Parses suggest's `hint`: `{"uids": [..], "labels": {"<key>": "v" | ["v", ..]}}`.
+fn suggest_hint(field: &Field) -> Result<SuggestHint, Error> {
+    const PARSER: &str = "suggest_profile_request_payload_hint";
+    let Value::Object(map) = &field.value else {
+        return Err(unsupported_type(
+            field,
+            "suggest_profile_request_payload",
+            &field.value,
+        ));
+    };
+    let mut hint = SuggestHint::default();
+    for (key, value) in map {
+        let inner = Field {
+            name: key.clone(),
+            value: value.clone(),
+            key_at: field.value_at.clone(),
+            value_at: field.value_at.clone(),
+        };
+        match key.as_str() {
+            "uids" => {
+                let Value::Array(items) = value else {
+                    return Err(unsupported_type(&inner, PARSER, value));
+                };
+                let uids = items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| unsupported_type(&inner, PARSER, item))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                hint.uids = Some(uids);
+            }
+            "labels" => {
+                let Value::Object(labels) = value else {
+                    return Err(unsupported_type(&inner, PARSER, value));
+                };
+                let mut pairs = Vec::new();
+                for (label, values) in labels {
+                    let values = match values {
+                        Value::String(s) => vec![s.clone()],
+                        Value::Array(items) => items
+                            .iter()
+                            .map(|item| {
+                                item.as_str().map(str::to_owned).ok_or_else(|| {
+                                    Error::Parse("[labels] hint supports either string value or list of strings".into())
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                        _ => {
+                            return Err(Error::Parse(
+                                "[labels] hint supports either string or list of strings as its value".into(),
+                            ))
+                        }
+                    };
+                    pairs.push((label.clone(), values));
+                }
+                hint.labels = Some(pairs);
+            }
+            _ => return Err(unknown_field(&inner, PARSER)),
+        }
+    }
+    Ok(hint)
+}
+
+async fn suggest_profiles(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
+    const PARSER: &str = "suggest_profile_request_payload";
+    let mut request = SuggestRequest::default();
+    let mut body_data: Option<String> = None;
+    if let Some(body) = call.body.as_deref() {
+        for field in object_fields(body, PARSER)? {
+            match field.name.as_str() {
+                "name" => request.name = string_field(&field, PARSER)?,
+                "size" => {
+                    request.size = match &field.value {
+                        Value::Number(n) => n.as_i64(),
+                        Value::String(s) => s.trim().parse().ok(),
+                        _ => None,
+                    }
+                    .ok_or_else(|| unsupported_type(&field, PARSER, &field.value))?;
+                }
+                "data" => {
+                    body_data = Some(match &field.value {
+                        Value::String(s) => s.clone(),
+                        Value::Array(items) => items
+                            .iter()
+                            .map(|item| {
+                                item.as_str()
+                                    .map(str::to_owned)
+                                    .ok_or_else(|| unsupported_type(&field, PARSER, item))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?
+                            .join(","),
+                        other => return Err(unsupported_type(&field, PARSER, other)),
+                    })
+                }
+                "hint" => request.hint = Some(suggest_hint(&field)?),
+                _ => return Err(unknown_field(&field, PARSER)),
+            }
+        }
+    }
+    let query_data = call.param("data");
+    if body_data.is_some() && query_data.is_some() {
+        return Err(Error::IllegalArgument(
+            "The [data] parameter must be specified in either request body or as query parameter, but not both".into(),
+        ));
+    }
+    call.check_params(&["data"])?;
+    if let Some(data) = body_data.as_deref().or(query_data) {
+        request.data = DataFilter::from_comma_list(data);
+    }
+    let result = engine.suggest_profiles(caller, request).await?;
+    Ok(Reply::ok(json::suggest(&result)))
 }

@@ -139,3 +139,20 @@ pub fn issued_token(issued: &crate::engine::tokens::IssuedToken) -> Value {
     );
     Value::Object(body)
 }
+
+/// Suggest's answer (SPEC §8.4): hits carry only uid, user, labels and data.
+pub fn suggest(result: &crate::engine::suggest::SuggestResult) -> Value {
+    let hits: Vec<Value> = result
+        .profiles
+        .iter()
+        .map(|p| {
+            let full = profile(p);
+            json!({"uid": full["uid"], "user": full["user"], "labels": full["labels"], "data": full["data"]})
+        })
+        .collect();
+    json!({
+        "took": result.took,
+        "total": {"value": result.total, "relation": "eq"},
+        "profiles": hits,
+    })
+}

@@ -41,6 +41,10 @@ enum Endpoint {
     DeleteRole,
     CreateToken,
     InvalidateToken,
+    UpdateProfileData,
+    EnableProfile,
+    DisableProfile,
+    SuggestProfiles,
 }
 
 impl Endpoint {
@@ -63,6 +67,10 @@ impl Endpoint {
             Endpoint::DeleteRole => "delete_role",
             Endpoint::CreateToken => "create_token",
             Endpoint::InvalidateToken => "invalidate_token",
+            Endpoint::UpdateProfileData => "update_profile_data",
+            Endpoint::EnableProfile => "enable_profile",
+            Endpoint::DisableProfile => "disable_profile",
+            Endpoint::SuggestProfiles => "suggest_profiles",
         }
     }
 }
@@ -80,8 +88,36 @@ const ROUTES: &[Route] = &[
         &[(Method::POST, Endpoint::Activate)],
     ),
     (
+        &["_security", "profile", "_suggest"],
+        &[
+            (Method::GET, Endpoint::SuggestProfiles),
+            (Method::POST, Endpoint::SuggestProfiles),
+        ],
+    ),
+    (
         &["_security", "profile", "{}"],
         &[(Method::GET, Endpoint::GetProfiles)],
+    ),
+    (
+        &["_security", "profile", "{}", "_data"],
+        &[
+            (Method::POST, Endpoint::UpdateProfileData),
+            (Method::PUT, Endpoint::UpdateProfileData),
+        ],
+    ),
+    (
+        &["_security", "profile", "{}", "_enable"],
+        &[
+            (Method::POST, Endpoint::EnableProfile),
+            (Method::PUT, Endpoint::EnableProfile),
+        ],
+    ),
+    (
+        &["_security", "profile", "{}", "_disable"],
+        &[
+            (Method::POST, Endpoint::DisableProfile),
+            (Method::PUT, Endpoint::DisableProfile),
+        ],
     ),
     (
         &["_security", "_authenticate"],

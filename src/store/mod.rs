@@ -73,6 +73,17 @@ pub trait Store: Send + Sync + 'static {
         expected_seq_no: i64,
     ) -> Result<UpdateProfile, StoreError>;
 
+    /// Profiles whose latest write has a `_seq_no` above `after_seq_no`, in `_seq_no` order, at
+    /// most `limit` of them: what the suggest index follows.
+    async fn profiles_changed_since(
+        &self,
+        after_seq_no: i64,
+        limit: usize,
+    ) -> Result<Vec<Versioned<ProfileDoc>>, StoreError>;
+
+    /// Marks the profile index as existing without writing a profile (idempotent).
+    async fn create_profile_index(&self) -> Result<(), StoreError>;
+
     /// Whether any profile was ever created (Elasticsearch's "profile index exists").
     async fn profile_index_exists(&self) -> Result<bool, StoreError>;
 

@@ -17,6 +17,8 @@ use std::sync::Arc;
 const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("profiles");
 /// "<realm type>\0<username>" -> uid: the activation lookup.
 const PROFILES_BY_USER: TableDefinition<&str, &str> = TableDefinition::new("profiles_by_user");
+/// `_seq_no` of a profile's latest write -> uid: the change feed the suggest index follows.
+const PROFILES_BY_SEQ: TableDefinition<i64, &str> = TableDefinition::new("profiles_by_seq");
 /// username -> JSON of `UserRecord`.
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// role name -> JSON of `RoleRecord`.
@@ -71,6 +73,7 @@ impl RedbStore {
         let tx = db.begin_write().map_err(fail)?;
         tx.open_table(PROFILES).map_err(fail)?;
         tx.open_table(PROFILES_BY_USER).map_err(fail)?;
+        tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
         tx.open_table(USERS).map_err(fail)?;
         tx.open_table(ROLES).map_err(fail)?;
         tx.open_table(META).map_err(fail)?;
@@ -249,6 +252,8 @@ impl Store for RedbStore {
                         .insert(uid.as_str(), encode(&stored)?.as_slice())
                         .map_err(fail)?;
                     index.insert(key.as_str(), uid.as_str()).map_err(fail)?;
+                    let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
+                    feed.insert(seq_no, uid.as_str()).map_err(fail)?;
                     CreateProfile::Created(stored)
                 }
             };
@@ -291,6 +296,9 @@ impl Store for RedbStore {
                         profiles
                             .insert(stored.doc.uid.as_str(), encode(&stored)?.as_slice())
                             .map_err(fail)?;
+                        let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
+                        feed.remove(current.seq_no).map_err(fail)?;
+                        feed.insert(seq_no, stored.doc.uid.as_str()).map_err(fail)?;
                         UpdateProfile::Updated(stored)
                     }
                 }
@@ -301,6 +309,47 @@ impl Store for RedbStore {
                 tx.abort().map_err(fail)?;
             }
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn profiles_changed_since(
+        &self,
+        after_seq_no: i64,
+        limit: usize,
+    ) -> Result<Vec<Versioned<ProfileDoc>>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(fail)?;
+            let feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
+            let profiles = tx.open_table(PROFILES).map_err(fail)?;
+            let mut out = Vec::new();
+            for entry in feed.range((after_seq_no + 1)..).map_err(fail)?.take(limit) {
+                let (_, uid) = entry.map_err(fail)?;
+                if let Some(bytes) = profiles.get(uid.value()).map_err(fail)? {
+                    out.push(decode(bytes.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_profile_index(&self) -> Result<(), StoreError> {
+        self.blocking(|db| {
+            let tx = db.begin_write().map_err(fail)?;
+            let created = {
+                let mut meta = tx.open_table(META).map_err(fail)?;
+                let exists = meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some();
+                if !exists {
+                    meta.insert(NEXT_SEQ_NO, 0).map_err(fail)?;
+                }
+                !exists
+            };
+            if created {
+                tx.commit().map_err(fail)
+            } else {
+                tx.abort().map_err(fail)
+            }
         })
         .await
     }

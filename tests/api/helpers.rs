@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use userprofiles::app::{self, AppError, Options};
 use userprofiles::auth::password::Secret;
+use userprofiles::engine::EngineSettings;
 use userprofiles::pb;
 
 /// The bootstrap superuser's password in every test server.
@@ -61,7 +62,10 @@ pub async fn spawn_configured(
         max_body_bytes,
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC_PASSWORD)),
-        token_lifetime,
+        settings: EngineSettings {
+            token_lifetime,
+            ..EngineSettings::default()
+        },
     };
     let task = tokio::spawn(app::run(
         options,

@@ -1,0 +1,238 @@
+//! Suggest user profiles: SPEC §8.
+
+use super::data_filter::DataFilter;
+use super::profiles::Profile;
+use super::{Caller, Engine};
+use crate::auth::privileges::action;
+use crate::error::{Error, Violation};
+use crate::search::SuggestQuery;
+use std::time::Instant;
+
+/// Elasticsearch's default result size.
+pub const DEFAULT_SIZE: i64 = 10;
+/// Elasticsearch's `index.max_result_window`.
+pub const MAX_RESULT_WINDOW: i64 = 10_000;
+
+/// Boosts: profiles matching a hint rank higher but are never excluded for missing it.
+#[derive(Debug, Clone, Default)]
+pub struct SuggestHint {
+    /// Uids to favour (`Some(vec![])` is an error).
+    pub uids: Option<Vec<String>>,
+    /// Label keys with the values to favour (exactly one key allowed).
+    pub labels: Option<Vec<(String, Vec<String>)>>,
+}
+
+/// A suggest request.
+#[derive(Debug, Clone)]
+pub struct SuggestRequest {
+    /// Words to match.
+    pub name: String,
+    /// How many profiles to return.
+    pub size: i64,
+    /// Which data keys to return.
+    pub data: DataFilter,
+    /// Optional boosts.
+    pub hint: Option<SuggestHint>,
+}
+
+impl Default for SuggestRequest {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            size: DEFAULT_SIZE,
+            data: DataFilter::default(),
+            hint: None,
+        }
+    }
+}
+
+/// Suggest's answer.
+#[derive(Debug, Clone)]
+pub struct SuggestResult {
+    /// Milliseconds spent.
+    pub took: u64,
+    /// How many enabled profiles matched.
+    pub total: u64,
+    /// The best matches, data filtered.
+    pub profiles: Vec<Profile>,
+}
+
+impl SuggestRequest {
+    /// Elasticsearch's validation, messages accumulated.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut violations = Vec::new();
+        if self.size < 0 {
+            violations.push(Violation::new(
+                "size",
+                format!(
+                    "[size] parameter cannot be negative but was [{}]",
+                    self.size
+                ),
+            ));
+        }
+        if let Some(hint) = &self.hint {
+            if hint.uids.is_none() && hint.labels.is_none() {
+                violations.push(Violation::new("hint", "[hint] parameter cannot be empty"));
+            } else {
+                if hint.uids.as_ref().is_some_and(Vec::is_empty) {
+                    violations.push(Violation::new("hint.uids", "[uids] hint cannot be empty"));
+                }
+                if let Some(labels) = &hint.labels {
+                    if labels.len() != 1 {
+                        let keys: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+                        violations.push(Violation::new(
+                            "hint.labels",
+                            format!(
+                                "[labels] hint supports a single key, got [{}]",
+                                keys.join(",")
+                            ),
+                        ));
+                    } else {
+                        let (key, values) = &labels[0];
+                        if key.contains('*') {
+                            violations.push(Violation::new(
+                                "hint.labels",
+                                "[labels] hint key cannot contain wildcard",
+                            ));
+                        }
+                        if values.is_empty() {
+                            violations.push(Violation::new(
+                                "hint.labels",
+                                "[labels] hint value cannot be empty",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ActionValidation(violations))
+        }
+    }
+}
+
+impl Engine {
+    /// Suggests enabled profiles matching `name`, hinted profiles first among equals.
+    pub async fn suggest_profiles(
+        &self,
+        caller: &Caller,
+        request: SuggestRequest,
+    ) -> Result<SuggestResult, Error> {
+        let started = Instant::now();
+        request.validate()?;
+        self.authorize(caller, action::PROFILE_SUGGEST)?;
+        if request.size > MAX_RESULT_WINDOW {
+            return Err(Error::IllegalArgument(format!(
+                "Result window is too large, from + size must be less than or equal to: [{MAX_RESULT_WINDOW}] but was [{}].",
+                request.size
+            )));
+        }
+        if !self.store().profile_index_exists().await? {
+            return Ok(SuggestResult {
+                took: 0,
+                total: 0,
+                profiles: Vec::new(),
+            });
+        }
+        // Every acknowledged write is visible to the next suggest.
+        self.inner.suggest_index.catch_up(self.store()).await?;
+        let hint = request.hint.unwrap_or_default();
+        let query = SuggestQuery {
+            name: request.name,
+            size: request.size as usize,
+            hint_uids: hint.uids.unwrap_or_default(),
+            hint_labels: hint.labels.and_then(|labels| labels.into_iter().next()),
+        };
+        let index = std::sync::Arc::clone(&self.inner.suggest_index);
+        let (uids, total) = tokio::task::spawn_blocking(move || index.search(&query))
+            .await
+            .map_err(|e| Error::Internal(format!("suggest task failed: {e}")))??;
+        let found = self.store().get_profiles(&uids).await?;
+        let profiles = found
+            .into_iter()
+            .flatten()
+            .map(|mut profile| {
+                profile.doc.application_data = request.data.apply(&profile.doc.application_data);
+                profile
+            })
+            .collect();
+        Ok(SuggestResult {
+            took: started.elapsed().as_millis() as u64,
+            total,
+            profiles,
+        })
+    }
+
+    /// Brings the suggest index up to date with the store (at start, and periodically so
+    /// changes written by other replicas show up).
+    pub async fn refresh_suggest_index(&self) -> Result<(), Error> {
+        self.inner.suggest_index.catch_up(self.store()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(request: SuggestRequest) -> Option<String> {
+        request.validate().err().map(|e| e.reason())
+    }
+
+    fn with_hint(hint: SuggestHint) -> SuggestRequest {
+        SuggestRequest {
+            hint: Some(hint),
+            ..SuggestRequest::default()
+        }
+    }
+
+    #[test]
+    fn suggest_validation_matches_elasticsearch_messages() {
+        assert_eq!(reason(SuggestRequest::default()), None);
+        assert_eq!(
+            reason(SuggestRequest {
+                size: 0,
+                ..Default::default()
+            }),
+            None
+        );
+        assert_eq!(
+            reason(SuggestRequest {
+                size: -1,
+                ..Default::default()
+            })
+            .as_deref(),
+            Some("Validation Failed: 1: [size] parameter cannot be negative but was [-1];")
+        );
+        assert_eq!(
+            reason(with_hint(SuggestHint::default())).as_deref(),
+            Some("Validation Failed: 1: [hint] parameter cannot be empty;")
+        );
+        assert_eq!(
+            reason(with_hint(SuggestHint {
+                uids: Some(vec![]),
+                labels: None
+            }))
+            .as_deref(),
+            Some("Validation Failed: 1: [uids] hint cannot be empty;")
+        );
+        let two = vec![
+            ("a".to_owned(), vec!["x".to_owned()]),
+            ("b".to_owned(), vec![]),
+        ];
+        assert_eq!(
+            reason(with_hint(SuggestHint {
+                uids: None,
+                labels: Some(two)
+            }))
+            .as_deref(),
+            Some("Validation Failed: 1: [labels] hint supports a single key, got [a,b];")
+        );
+        let wild = vec![("a*".to_owned(), vec![])];
+        assert_eq!(
+            reason(with_hint(SuggestHint { uids: Some(vec![]), labels: Some(wild) })).as_deref(),
+            Some("Validation Failed: 1: [uids] hint cannot be empty;2: [labels] hint key cannot contain wildcard;3: [labels] hint value cannot be empty;")
+        );
+    }
+}

@@ -1,0 +1,440 @@
+//! The suggest index: an in-memory tantivy index of the enabled-profile fields suggest matches
+//! on, following the store's profile changes in `_seq_no` order.
+//!
+//! The store stays the source of truth: the index holds only what matching and ranking need
+//! (uid, name tokens, label pairs, enabled flag, `last_synchronized`); hits are read back from
+//! the store. It is rebuilt from the store at start, brought up to date before every query
+//! (so a write is visible to the next suggest), and polled in the background so changes made by
+//! other replicas on a shared store appear within a second.
+
+use crate::engine::model::{JsonObject, ProfileDoc, Versioned};
+use crate::error::Error;
+use crate::store::Store;
+use serde_json::Value;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption, Schema, Value as _, FAST, STORED, STRING};
+use tantivy::{
+    doc, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
+    TantivyDocument, Term,
+};
+
+/// How many store changes one catch-up step reads.
+const CHANGE_BATCH: usize = 5_000;
+/// Indexing memory for the single writer thread.
+const WRITER_MEMORY_BYTES: usize = 50_000_000;
+/// Score of one matching name field: fields matched dominate the ranking.
+const FIELD_MATCH_SCORE: Score = 10.0;
+/// Score of a matching uid hint (above a label hint, so both > uid > label > none).
+const UID_HINT_SCORE: Score = 2.0;
+/// Score of a matching label hint.
+const LABEL_HINT_SCORE: Score = 1.0;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    uid: Field,
+    enabled: Field,
+    username: Field,
+    full_name: Field,
+    email: Field,
+    labels: Field,
+    last_synchronized: Field,
+}
+
+/// What suggest asks the index.
+#[derive(Debug, Clone, Default)]
+pub struct SuggestQuery {
+    /// Free text: any word may match username, full name or email; the last word is a prefix.
+    pub name: String,
+    /// How many uids to return.
+    pub size: usize,
+    /// Uids to boost.
+    pub hint_uids: Vec<String>,
+    /// A label path and values to boost.
+    pub hint_labels: Option<(String, Vec<String>)>,
+}
+
+/// The tantivy index behind suggest.
+pub struct SuggestIndex {
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    /// The highest `_seq_no` applied to the index (-1 before any).
+    indexed_through: AtomicI64,
+    /// Serialises catch-ups so changes are applied once and in order.
+    catching_up: tokio::sync::Mutex<()>,
+}
+
+fn search_error(error: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("suggest index failure: {error}"))
+}
+
+/// Lower-case word tokens: runs of letters, digits and `_`.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Tokens of an email address, like Elasticsearch's profile `email` analyzer: the whole
+/// address, the local part, the domain, each run of letters and each run of digits.
+pub fn email_tokens(email: &str) -> Vec<String> {
+    let email = email.to_lowercase();
+    let mut tokens = vec![email.clone()];
+    if let Some((local, domain)) = email.split_once('@') {
+        tokens.push(local.to_owned());
+        tokens.push(domain.to_owned());
+    }
+    let mut run = String::new();
+    let mut run_is_digit = false;
+    for c in email.chars().chain(std::iter::once(' ')) {
+        let kind = if c.is_alphabetic() {
+            Some(false)
+        } else if c.is_ascii_digit() {
+            Some(true)
+        } else {
+            None
+        };
+        match kind {
+            Some(digit) if run.is_empty() || digit == run_is_digit => {
+                run_is_digit = digit;
+                run.push(c);
+            }
+            _ => {
+                if !run.is_empty() {
+                    tokens.push(std::mem::take(&mut run));
+                }
+                if let Some(digit) = kind {
+                    run_is_digit = digit;
+                    run.push(c);
+                }
+            }
+        }
+    }
+    tokens.sort();
+    tokens.dedup();
+    tokens
+}
+
+/// `path=value` pairs of every leaf of the labels, with dotted paths as Elasticsearch's
+/// flattened field indexes them (numbers and booleans in their string form).
+pub fn label_pairs(labels: &JsonObject) -> Vec<String> {
+    fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, child, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| walk(prefix, item, out)),
+            Value::Null => {}
+            Value::String(s) => out.push(format!("{prefix}={s}")),
+            other => out.push(format!("{prefix}={other}")),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", &Value::Object(labels.clone()), &mut out);
+    out
+}
+
+/// Elasticsearch's AUTO fuzziness: exact up to 2 characters, one edit up to 5, then two.
+fn auto_fuzziness(term: &str) -> u8 {
+    match term.chars().count() {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    }
+}
+
+impl SuggestIndex {
+    /// An empty in-memory index.
+    pub fn new() -> Result<Self, Error> {
+        let mut schema = Schema::builder();
+        let fields = Fields {
+            uid: schema.add_text_field("uid", STRING | STORED),
+            enabled: schema.add_text_field("enabled", STRING),
+            username: schema.add_text_field("username", STRING),
+            full_name: schema.add_text_field("full_name", STRING),
+            email: schema.add_text_field("email", STRING),
+            labels: schema.add_text_field("labels", STRING),
+            last_synchronized: schema.add_i64_field("last_synchronized", FAST),
+        };
+        let index = Index::create_in_ram(schema.build());
+        let writer = index
+            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
+            .map_err(search_error)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(search_error)?;
+        Ok(Self {
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            indexed_through: AtomicI64::new(-1),
+            catching_up: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The highest `_seq_no` the index reflects.
+    pub fn indexed_through(&self) -> i64 {
+        self.indexed_through.load(Ordering::SeqCst)
+    }
+
+    /// Applies every profile change the store has after the last one indexed.
+    pub async fn catch_up(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
+        let _turn = self.catching_up.lock().await;
+        loop {
+            let after = self.indexed_through();
+            let changes = store.profiles_changed_since(after, CHANGE_BATCH).await?;
+            if changes.is_empty() {
+                return Ok(());
+            }
+            let full_batch = changes.len() == CHANGE_BATCH;
+            let index = Arc::clone(self);
+            tokio::task::spawn_blocking(move || index.apply(changes))
+                .await
+                .map_err(search_error)??;
+            if !full_batch {
+                return Ok(());
+            }
+        }
+    }
+
+    fn document(&self, doc: &ProfileDoc) -> TantivyDocument {
+        let f = self.fields;
+        let mut document = doc!(
+            f.uid => doc.uid.clone(),
+            f.enabled => if doc.enabled { "true" } else { "false" },
+            f.last_synchronized => doc.last_synchronized,
+        );
+        for word in words(&doc.user.username) {
+            document.add_text(f.username, word);
+        }
+        // The whole username too, so names with punctuation match as typed.
+        document.add_text(f.username, doc.user.username.to_lowercase());
+        for word in doc.user.full_name.as_deref().map(words).unwrap_or_default() {
+            document.add_text(f.full_name, word);
+        }
+        for token in doc
+            .user
+            .email
+            .as_deref()
+            .map(email_tokens)
+            .unwrap_or_default()
+        {
+            document.add_text(f.email, token);
+        }
+        for pair in label_pairs(&doc.labels) {
+            document.add_text(f.labels, pair);
+        }
+        document
+    }
+
+    fn apply(&self, changes: Vec<Versioned<ProfileDoc>>) -> Result<(), Error> {
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| search_error("writer lock poisoned"))?;
+        let mut through = self.indexed_through();
+        for change in &changes {
+            writer.delete_term(Term::from_field_text(self.fields.uid, &change.doc.uid));
+            writer
+                .add_document(self.document(&change.doc))
+                .map_err(search_error)?;
+            through = through.max(change.seq_no);
+        }
+        writer.commit().map_err(search_error)?;
+        self.reader.reload().map_err(search_error)?;
+        self.indexed_through.store(through, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn name_query(&self, name: &str) -> Option<Box<dyn Query>> {
+        let terms = words(name);
+        let (last, rest) = terms.split_last()?;
+        let f = self.fields;
+        let fields = [f.username, f.full_name, f.email];
+        let per_field: Vec<(Occur, Box<dyn Query>)> = fields
+            .iter()
+            .map(|&field| {
+                let mut clauses: Vec<(Occur, Box<dyn Query>)> = rest
+                    .iter()
+                    .map(|t| {
+                        let q: Box<dyn Query> = Box::new(FuzzyTermQuery::new(
+                            Term::from_field_text(field, t),
+                            auto_fuzziness(t),
+                            true,
+                        ));
+                        (Occur::Should, q)
+                    })
+                    .collect();
+                clauses.push((
+                    Occur::Should,
+                    Box::new(FuzzyTermQuery::new_prefix(
+                        Term::from_field_text(field, last),
+                        auto_fuzziness(last),
+                        true,
+                    )),
+                ));
+                let matched: Box<dyn Query> = Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(clauses)),
+                    FIELD_MATCH_SCORE,
+                ));
+                (Occur::Should, matched)
+            })
+            .collect();
+        Some(Box::new(BooleanQuery::new(per_field)))
+    }
+
+    /// Matching uids, best first, and how many profiles matched in all.
+    pub fn search(&self, query: &SuggestQuery) -> Result<(Vec<String>, u64), Error> {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Must,
+            Box::new(ConstScoreQuery::new(
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.enabled, "true"),
+                    IndexRecordOption::Basic,
+                )),
+                0.0,
+            )),
+        )];
+        match self.name_query(&query.name) {
+            Some(name) => clauses.push((Occur::Must, name)),
+            None => clauses.push((
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(AllQuery), 0.0)),
+            )),
+        }
+        if !query.hint_uids.is_empty() {
+            let uids: Vec<(Occur, Box<dyn Query>)> = query
+                .hint_uids
+                .iter()
+                .map(|uid| {
+                    let q: Box<dyn Query> = Box::new(TermQuery::new(
+                        Term::from_field_text(f.uid, uid),
+                        IndexRecordOption::Basic,
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect();
+            clauses.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(uids)),
+                    UID_HINT_SCORE,
+                )),
+            ));
+        }
+        if let Some((key, values)) = &query.hint_labels {
+            let labels: Vec<(Occur, Box<dyn Query>)> = values
+                .iter()
+                .map(|value| {
+                    let pair = format!("{key}={value}");
+                    let q: Box<dyn Query> = Box::new(TermQuery::new(
+                        Term::from_field_text(f.labels, &pair),
+                        IndexRecordOption::Basic,
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect();
+            clauses.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(labels)),
+                    LABEL_HINT_SCORE,
+                )),
+            ));
+        }
+        let query_all = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        if query.size == 0 {
+            let total = searcher.search(&query_all, &Count).map_err(search_error)?;
+            return Ok((Vec::new(), total as u64));
+        }
+        // Ties on score go to the most recently synchronized profile.
+        let top = TopDocs::with_limit(query.size).tweak_score(move |segment: &SegmentReader| {
+            let recency = segment
+                .fast_fields()
+                .i64("last_synchronized")
+                .map(|column| column.first_or_default_col(0));
+            move |doc: DocId, score: Score| {
+                let synced = recency.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
+                (score, synced)
+            }
+        });
+        let (hits, total) = searcher
+            .search(&query_all, &(top, Count))
+            .map_err(search_error)?;
+        let mut uids = Vec::with_capacity(hits.len());
+        for (_, address) in hits {
+            let document: TantivyDocument = searcher.doc(address).map_err(search_error)?;
+            if let Some(uid) = document.get_first(f.uid).and_then(|v| v.as_str()) {
+                uids.push(uid.to_owned());
+            }
+        }
+        Ok((uids, total as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn email_tokens_follow_the_profile_email_analyzer() {
+        assert_eq!(
+            email_tokens("FooEmail42@Example.org"),
+            [
+                "42",
+                "example",
+                "example.org",
+                "fooemail",
+                "fooemail42",
+                "fooemail42@example.org",
+                "org"
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_flatten_to_dotted_pairs() {
+        let labels = json!({"kibana": {"spaces": ["default", "sales"], "n": 3}, "x": true});
+        let pairs = label_pairs(labels.as_object().unwrap());
+        assert_eq!(
+            pairs,
+            [
+                "kibana.spaces=default",
+                "kibana.spaces=sales",
+                "kibana.n=3",
+                "x=true"
+            ]
+        );
+    }
+
+    #[test]
+    fn fuzziness_grows_with_term_length_as_elasticsearch_auto() {
+        assert_eq!(
+            (
+                auto_fuzziness("ab"),
+                auto_fuzziness("abc"),
+                auto_fuzziness("abcde"),
+                auto_fuzziness("abcdef")
+            ),
+            (0, 1, 1, 2)
+        );
+    }
+}
