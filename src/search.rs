@@ -29,6 +29,9 @@ const CHANGE_BATCH: usize = 5_000;
 const WRITER_MEMORY_BYTES: usize = 50_000_000;
 /// Score of one matching name field: fields matched dominate the ranking.
 const FIELD_MATCH_SCORE: Score = 10.0;
+/// Bonus of a field matched without typos: exact matches beat fuzzy ones among equals, but
+/// never outrank a hint or another matched field.
+const EXACT_MATCH_BONUS: Score = 0.1;
 /// Score of a matching uid hint (above a label hint, so both > uid > label > none).
 const UID_HINT_SCORE: Score = 2.0;
 /// Score of a matching label hint.
@@ -266,35 +269,46 @@ impl SuggestIndex {
         let (last, rest) = terms.split_last()?;
         let f = self.fields;
         let fields = [f.username, f.full_name, f.email];
-        let per_field: Vec<(Occur, Box<dyn Query>)> = fields
-            .iter()
-            .map(|&field| {
-                let mut clauses: Vec<(Occur, Box<dyn Query>)> = rest
-                    .iter()
-                    .map(|t| {
-                        let q: Box<dyn Query> = Box::new(FuzzyTermQuery::new(
-                            Term::from_field_text(field, t),
-                            auto_fuzziness(t),
-                            true,
-                        ));
-                        (Occur::Should, q)
-                    })
-                    .collect();
-                clauses.push((
-                    Occur::Should,
-                    Box::new(FuzzyTermQuery::new_prefix(
-                        Term::from_field_text(field, last),
-                        auto_fuzziness(last),
+        let clauses_for = |field: Field, fuzzy: bool| -> Box<dyn Query> {
+            let distance = |t: &str| if fuzzy { auto_fuzziness(t) } else { 0 };
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = rest
+                .iter()
+                .map(|t| {
+                    let q: Box<dyn Query> = Box::new(FuzzyTermQuery::new(
+                        Term::from_field_text(field, t),
+                        distance(t),
                         true,
-                    )),
-                ));
-                let matched: Box<dyn Query> = Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(clauses)),
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect();
+            clauses.push((
+                Occur::Should,
+                Box::new(FuzzyTermQuery::new_prefix(
+                    Term::from_field_text(field, last),
+                    distance(last),
+                    true,
+                )),
+            ));
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let mut per_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for &field in &fields {
+            per_field.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(
+                    clauses_for(field, true),
                     FIELD_MATCH_SCORE,
-                ));
-                (Occur::Should, matched)
-            })
-            .collect();
+                )),
+            ));
+            per_field.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(
+                    clauses_for(field, false),
+                    EXACT_MATCH_BONUS,
+                )),
+            ));
+        }
         Some(Box::new(BooleanQuery::new(per_field)))
     }
 

@@ -357,3 +357,41 @@ mod tokens {
         assert_eq!(error.reason(), "token expired");
     }
 }
+
+#[tokio::test]
+async fn updates_beyond_the_profile_size_limit_are_refused_and_change_nothing() {
+    use userprofiles::engine::profile_data::UpdateDataRequest;
+    use userprofiles::engine::EngineSettings;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let settings = EngineSettings {
+        profile_max_size_bytes: 64,
+        ..EngineSettings::default()
+    };
+    let engine = Engine::with_settings(
+        Arc::clone(&store),
+        Arc::new(ManualClock(AtomicI64::new(0))),
+        settings,
+    )
+    .unwrap();
+    let profile = engine.activate_user(user("joe", &[])).await.unwrap();
+    let request = |text: &str| UpdateDataRequest {
+        uid: profile.doc.uid.clone(),
+        data: json!({"app": {"text": text}}).as_object().cloned(),
+        ..Default::default()
+    };
+    engine
+        .update_profile_data(&superuser(), request("small"))
+        .await
+        .unwrap();
+    let error = engine
+        .update_profile_data(&superuser(), request(&"x".repeat(100)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.reason(),
+        format!("cannot update profile [{}] because the combined profile size of [121] bytes exceeds the maximum of [64] bytes", profile.doc.uid)
+    );
+    let stored = store.get_profile(&profile.doc.uid).await.unwrap().unwrap();
+    assert_eq!(stored.doc.application_data["app"]["text"], "small");
+}

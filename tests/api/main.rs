@@ -4,6 +4,7 @@ mod activate;
 mod bad_input;
 mod get;
 mod helpers;
+mod profile_family;
 mod security;
 mod service;
 mod tokens;

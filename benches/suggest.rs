@@ -1,0 +1,224 @@
+//! Suggest and update-data at scale, through the engine over a real redb store.
+//! `cargo bench --bench suggest`; `BENCH_PROFILES` (default 100000) sets the profile count.
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use userprofiles::auth::privileges::{builtin_role, EffectiveRoles};
+use userprofiles::auth::{AuthenticatedUser, AuthenticationType};
+use userprofiles::engine::data_filter::DataFilter;
+use userprofiles::engine::model::{ProfileUser, RealmRef};
+use userprofiles::engine::profile_data::UpdateDataRequest;
+use userprofiles::engine::suggest::SuggestRequest;
+use userprofiles::engine::{Caller, Engine, SystemClock};
+use userprofiles::store::redb::RedbStore;
+
+const FIRST: &[&str] = &[
+    "jack", "anna", "maria", "li", "omar", "sofia", "noah", "emma", "lucas", "mia", "arjun",
+    "chen", "fatima", "ivan", "yuki", "paolo",
+];
+const LAST: &[&str] = &[
+    "nicholson",
+    "smith",
+    "garcia",
+    "wang",
+    "kowalski",
+    "okafor",
+    "tanaka",
+    "rossi",
+    "muller",
+    "silva",
+    "kumar",
+    "dubois",
+    "novak",
+    "larsen",
+];
+const WORKERS: usize = 16;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn superuser() -> Caller {
+    Caller {
+        user: AuthenticatedUser {
+            username: "elastic".into(),
+            roles: vec!["superuser".into()],
+            full_name: None,
+            email: None,
+            metadata: Default::default(),
+            realm: RealmRef::reserved(),
+            authentication_type: AuthenticationType::Realm,
+        },
+        roles: EffectiveRoles::from_roles(&["superuser".into()], vec![builtin_role("superuser")]),
+    }
+}
+
+fn user(i: usize) -> ProfileUser {
+    let (first, last) = (FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]);
+    ProfileUser {
+        username: format!("{first}.{last}{i}"),
+        roles: vec!["viewer".into()],
+        realm: RealmRef::native(),
+        email: Some(format!("{first}.{last}{i}@example.org")),
+        full_name: Some(format!("{} {}", capitalize(first), capitalize(last))),
+    }
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+async fn run_parallel<F, Fut>(n: usize, op: F) -> Duration
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut i = w;
+                while i < n {
+                    op(i).await;
+                    i += WORKERS;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    started.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let profiles: usize = std::env::var("BENCH_PROFILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let engine = Engine::new(store, Arc::new(SystemClock)).unwrap();
+
+    let e = engine.clone();
+    let load = run_parallel(profiles, move |i| {
+        let e = e.clone();
+        async move {
+            e.activate_user(user(i)).await.unwrap();
+        }
+    })
+    .await;
+    println!(
+        "loaded {profiles} profiles in {:.1}s ({:.0} activations/s)",
+        load.as_secs_f64(),
+        profiles as f64 / load.as_secs_f64()
+    );
+
+    let started = Instant::now();
+    engine.refresh_suggest_index().await.unwrap();
+    println!(
+        "indexed {profiles} profiles in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let caller = superuser();
+    let queries = [
+        "jack",
+        "nich",
+        "maria gar",
+        "kowalsky",
+        "sofia r",
+        "emma@example",
+        "li wang",
+        "okafor",
+        "chen tan",
+        "pao",
+    ];
+    let mut samples = Vec::new();
+    let mut hits = 0;
+    for round in 0..200 {
+        for q in queries {
+            let t = Instant::now();
+            let result = engine
+                .suggest_profiles(
+                    &caller,
+                    SuggestRequest {
+                        name: q.into(),
+                        size: 10,
+                        data: DataFilter::default(),
+                        hint: None,
+                    },
+                )
+                .await
+                .unwrap();
+            samples.push(t.elapsed());
+            if round == 0 {
+                hits += result.total;
+            }
+        }
+    }
+    samples.sort();
+    println!(
+        "suggest over {profiles} profiles: n={} p50={:.2}ms p99={:.2}ms (first round matched {hits} in total)",
+        samples.len(),
+        percentile(&samples, 0.5).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3
+    );
+
+    let updates = 20_000.min(profiles);
+    let uids: Arc<Vec<String>> = Arc::new(
+        (0..updates)
+            .map(|i| userprofiles::engine::uid::uid(&user(i).username, 0))
+            .collect(),
+    );
+    let e = engine.clone();
+    let took = run_parallel(updates, move |i| {
+        let (e, uids) = (e.clone(), Arc::clone(&uids));
+        async move {
+            let request = UpdateDataRequest {
+                uid: uids[i].clone(),
+                data: json!({"app": {"theme": "dark", "n": i}})
+                    .as_object()
+                    .cloned(),
+                labels: json!({"app": {"team": format!("t{}", i % 50)}})
+                    .as_object()
+                    .cloned(),
+                ..Default::default()
+            };
+            e.update_profile_data(&superuser(), request).await.unwrap();
+        }
+    })
+    .await;
+    println!(
+        "update data: {updates} updates in {:.2}s = {:.0} updates/s ({WORKERS} concurrent)",
+        took.as_secs_f64(),
+        updates as f64 / took.as_secs_f64()
+    );
+
+    let t = Instant::now();
+    let result = engine
+        .suggest_profiles(
+            &caller,
+            SuggestRequest {
+                name: "jack".into(),
+                size: 10,
+                data: DataFilter::default(),
+                hint: None,
+            },
+        )
+        .await
+        .unwrap();
+    println!(
+        "first suggest after the updates (indexes {updates} changes): {:.1}ms, total {}",
+        t.elapsed().as_secs_f64() * 1e3,
+        result.total
+    );
+}
