@@ -159,6 +159,23 @@ fn auto_fuzziness(term: &str) -> u8 {
     }
 }
 
+/// Matches documents holding any of `values` in `field`, all scoring `score`.
+fn any_term(field: Field, values: impl Iterator<Item = String>, score: Score) -> Box<dyn Query> {
+    let clauses: Vec<(Occur, Box<dyn Query>)> = values
+        .map(|value| {
+            let term: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(field, &value),
+                IndexRecordOption::Basic,
+            ));
+            (Occur::Should, term)
+        })
+        .collect();
+    Box::new(ConstScoreQuery::new(
+        Box::new(BooleanQuery::new(clauses)),
+        score,
+    ))
+}
+
 impl SuggestIndex {
     /// An empty in-memory index.
     pub fn new() -> Result<Self, Error> {
@@ -333,44 +350,14 @@ impl SuggestIndex {
             )),
         }
         if !query.hint_uids.is_empty() {
-            let uids: Vec<(Occur, Box<dyn Query>)> = query
-                .hint_uids
-                .iter()
-                .map(|uid| {
-                    let q: Box<dyn Query> = Box::new(TermQuery::new(
-                        Term::from_field_text(f.uid, uid),
-                        IndexRecordOption::Basic,
-                    ));
-                    (Occur::Should, q)
-                })
-                .collect();
             clauses.push((
                 Occur::Should,
-                Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(uids)),
-                    UID_HINT_SCORE,
-                )),
+                any_term(f.uid, query.hint_uids.iter().cloned(), UID_HINT_SCORE),
             ));
         }
         if let Some((key, values)) = &query.hint_labels {
-            let labels: Vec<(Occur, Box<dyn Query>)> = values
-                .iter()
-                .map(|value| {
-                    let pair = format!("{key}={value}");
-                    let q: Box<dyn Query> = Box::new(TermQuery::new(
-                        Term::from_field_text(f.labels, &pair),
-                        IndexRecordOption::Basic,
-                    ));
-                    (Occur::Should, q)
-                })
-                .collect();
-            clauses.push((
-                Occur::Should,
-                Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(labels)),
-                    LABEL_HINT_SCORE,
-                )),
-            ));
+            let pairs = values.iter().map(|value| format!("{key}={value}"));
+            clauses.push((Occur::Should, any_term(f.labels, pairs, LABEL_HINT_SCORE)));
         }
         let query_all = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
