@@ -77,6 +77,7 @@ async fn main() {
     );
     let options = Options {
         data_dir: dir.path().to_path_buf(),
+        database_url: None,
         max_body_bytes: 10 << 20,
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC)),

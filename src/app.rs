@@ -4,11 +4,13 @@
 //! in-flight requests drain (bounded by the grace period), then `run` returns.
 
 use crate::auth::password::Secret;
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::engine::{Engine, EngineSettings, SystemClock};
 use crate::grpc::GrpcApi;
 use crate::pb;
+use crate::store::postgres::PostgresStore;
 use crate::store::redb::RedbStore;
+use crate::store::Store;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use tokio::sync::watch;
 pub struct Options {
     /// Directory of the embedded store.
     pub data_dir: PathBuf,
+    /// When set, use PostgreSQL at this URL instead of the embedded store.
+    pub database_url: Option<String>,
     /// Largest request body or gRPC message, in bytes.
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after the shutdown signal.
@@ -65,8 +69,18 @@ pub async fn run_from_config(
             config.http_addr
         ))
     })?;
+    let database_url = match (config.store, config.database_url) {
+        (StoreKind::Redb, _) => None,
+        (StoreKind::Postgres, Some(url)) => Some(url),
+        (StoreKind::Postgres, None) => {
+            return Err(AppError::Startup(
+                "--store postgres needs --database-url (or USERPROFILES_DATABASE_URL)".into(),
+            ))
+        }
+    };
     let options = Options {
         data_dir: config.data_dir,
+        database_url,
         max_body_bytes: config.max_body_bytes,
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         settings: EngineSettings {
@@ -88,9 +102,25 @@ pub async fn run(
     http: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
-    let store = RedbStore::open(&options.data_dir).map_err(|e| AppError::Store(e.0))?;
+    let (store, store_description): (Arc<dyn Store>, String) = match &options.database_url {
+        Some(url) => (
+            Arc::new(
+                PostgresStore::connect(url)
+                    .await
+                    .map_err(|e| AppError::Store(e.0))?,
+            ),
+            "postgres".to_owned(),
+        ),
+        None => (
+            Arc::new(RedbStore::open(&options.data_dir).map_err(|e| AppError::Store(e.0))?),
+            format!(
+                "redb at {}",
+                options.data_dir.join("profiles.redb").display()
+            ),
+        ),
+    };
     let engine = Engine::with_settings(
-        Arc::new(store),
+        Arc::clone(&store),
         Arc::new(SystemClock),
         options.settings.clone(),
     )
@@ -117,7 +147,7 @@ pub async fn run(
     let http_addr = http
         .local_addr()
         .map_err(|e| AppError::Startup(e.to_string()))?;
-    tracing::info!(%grpc_addr, %http_addr, data_dir = %options.data_dir.display(), store = "redb", "userprofiles serving");
+    tracing::info!(%grpc_addr, %http_addr, store = %store_description, "userprofiles serving");
 
     let purger = tokio::spawn(purge_tokens_periodically(engine.clone()));
     let follower = tokio::spawn(follow_store_changes(engine.clone()));
@@ -128,6 +158,10 @@ pub async fn run(
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     set_health(&health_reporter, true).await;
+    let health_watch = tokio::spawn(watch_store_health(
+        Arc::clone(&store),
+        health_reporter.clone(),
+    ));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -190,6 +224,8 @@ pub async fn run(
     tracing::info!("shutdown requested: draining in-flight requests");
     purger.abort();
     follower.abort();
+    health_watch.abort();
+    let _ = health_watch.await;
     // Wait for the background tasks to be gone: they hold the store, which a restart reopens.
     let _ = purger.await;
     let _ = follower.await;
@@ -206,6 +242,34 @@ pub async fn run(
                 "grace period over; abandoning unfinished requests"
             );
             Ok(())
+        }
+    }
+}
+
+/// How often the store's reachability is checked for gRPC health.
+const STORE_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Reports NOT_SERVING while the store does not answer, SERVING again once it does.
+async fn watch_store_health(store: Arc<dyn Store>, reporter: tonic_health::server::HealthReporter) {
+    let mut serving = true;
+    let mut ticks = tokio::time::interval(STORE_HEALTH_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let healthy = match store.ping().await {
+            Ok(()) => true,
+            Err(error) => {
+                if serving {
+                    tracing::error!(%error, "store unreachable: reporting NOT_SERVING");
+                }
+                false
+            }
+        };
+        if healthy != serving {
+            if healthy {
+                tracing::info!("store reachable again: reporting SERVING");
+            }
+            set_health(&reporter, healthy).await;
+            serving = healthy;
         }
     }
 }

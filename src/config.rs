@@ -14,6 +14,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where profiles, users, roles and tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// The embedded redb file under `--data-dir` (one process).
+    Redb,
+    /// A PostgreSQL database at `--database-url` (any number of replicas).
+    Postgres,
+}
+
 /// Everything the service can be told at start-up.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -33,6 +42,15 @@ pub struct Config {
     /// Address of the Elasticsearch-compatible HTTP listener.
     #[arg(long, env = "USERPROFILES_HTTP_ADDR", default_value = "127.0.0.1:9200")]
     pub http_addr: SocketAddr,
+
+    /// Which store to use.
+    #[arg(long, env = "USERPROFILES_STORE", value_enum, default_value = "redb")]
+    pub store: StoreKind,
+
+    /// PostgreSQL connection URL, for `--store postgres`
+    /// (e.g. `postgres://user:password@host:5432/userprofiles`).
+    #[arg(long, env = "USERPROFILES_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Directory of the embedded store.
     #[arg(long, env = "USERPROFILES_DATA_DIR", default_value = "./data")]

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use userprofiles::engine::model::{
     ProfileDoc, ProfileUser, RealmRef, RoleRecord, TokenRecord, TokenSubject, UserRecord,
 };
+use userprofiles::store::postgres::PostgresStore;
 use userprofiles::store::redb::RedbStore;
+
+#[path = "support/postgres.rs"]
+mod postgres;
 use userprofiles::store::{CreateProfile, Store, UpdateProfile};
 
 fn doc(uid: &str, username: &str, realm: RealmRef) -> ProfileDoc {
@@ -226,4 +230,59 @@ async fn redb_data_survives_reopening() {
     }
     let store = RedbStore::open(dir.path()).unwrap();
     assert_eq!(store.get_profile("u_a_0").await.unwrap().unwrap().seq_no, 0);
+}
+
+async fn postgres_store(test: &str) -> Option<(postgres::TestPostgres, Arc<dyn Store>)> {
+    let server = postgres::TestPostgres::start(test)?;
+    let store = PostgresStore::connect(&server.database("postgres"))
+        .await
+        .unwrap();
+    Some((server, Arc::new(store)))
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_profile_contract() {
+    if let Some((_server, store)) = postgres_store("postgres_keeps_the_profile_contract").await {
+        profiles_contract(store).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_user_and_role_contract() {
+    if let Some((_server, store)) =
+        postgres_store("postgres_keeps_the_user_and_role_contract").await
+    {
+        users_and_roles_contract(store).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_token_contract() {
+    if let Some((_server, store)) = postgres_store("postgres_keeps_the_token_contract").await {
+        tokens_contract(store).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_keeps_one_profile_per_user_under_concurrent_creation_from_many_connections() {
+    let Some((_server, store)) = postgres_store("postgres_concurrent_creation").await else {
+        return;
+    };
+    let attempts = (0..20).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .create_profile(doc("u_a_0", "a", RealmRef::native()))
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let created = outcomes
+        .iter()
+        .filter(|o| matches!(o.as_ref().unwrap(), CreateProfile::Created(_)))
+        .count();
+    assert_eq!(created, 1);
+    let changes = store.profiles_changed_since(-1, 10).await.unwrap();
+    assert_eq!(changes.len(), 1);
 }

@@ -2,6 +2,7 @@
 //! (create-if-absent, compare-and-set on `_seq_no`) so the engine's read-modify-write cycles are
 //! safe under concurrency. Every write is durable before the future resolves.
 
+pub mod postgres;
 pub mod redb;
 
 use crate::engine::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
@@ -139,4 +140,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes tokens for which `expired(token)` holds; returns how many.
     async fn delete_tokens_where(&self, expired: TokenPredicate) -> Result<u64, StoreError>;
+
+    /// Checks that the backend answers (for health reporting). Embedded stores always do.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

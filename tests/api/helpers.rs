@@ -59,6 +59,7 @@ pub async fn spawn_configured(
     let (tx, rx) = oneshot::channel::<()>();
     let options = Options {
         data_dir: data_dir.path().to_path_buf(),
+        database_url: None,
         max_body_bytes,
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC_PASSWORD)),
