@@ -92,7 +92,21 @@ async fn profiles_contract(store: Arc<dyn Store>) {
         .get_profiles(&["u_b_0".into(), "u_x".into(), "u_a_0".into()])
         .await
         .unwrap();
-    assert_eq!(many, vec![Some(other), None, Some(second)]);
+    assert_eq!(many, vec![Some(other.clone()), None, Some(second.clone())]);
+
+    // The change feed lists each profile once, at its latest write, in _seq_no order.
+    assert_eq!(
+        store.profiles_changed_since(-1, 10).await.unwrap(),
+        vec![second.clone(), other.clone()]
+    );
+    assert_eq!(
+        store.profiles_changed_since(1, 10).await.unwrap(),
+        vec![other]
+    );
+    assert_eq!(
+        store.profiles_changed_since(-1, 1).await.unwrap(),
+        vec![second]
+    );
 }
 
 async fn users_and_roles_contract(store: Arc<dyn Store>) {
