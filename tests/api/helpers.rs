@@ -52,6 +52,27 @@ pub async fn spawn_configured(
     max_body_bytes: usize,
     token_lifetime: Duration,
 ) -> TestApp {
+    spawn_full(data_dir, None, max_body_bytes, token_lifetime).await
+}
+
+/// A server on a PostgreSQL database (a replica, when several share the URL).
+pub async fn spawn_on_postgres(database_url: &str) -> TestApp {
+    let data_dir = Arc::new(tempfile::tempdir().unwrap());
+    spawn_full(
+        data_dir,
+        Some(database_url.to_owned()),
+        1024 * 1024,
+        Duration::from_secs(1200),
+    )
+    .await
+}
+
+async fn spawn_full(
+    data_dir: Arc<tempfile::TempDir>,
+    database_url: Option<String>,
+    max_body_bytes: usize,
+    token_lifetime: Duration,
+) -> TestApp {
     let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = grpc_listener.local_addr().unwrap();
@@ -59,7 +80,7 @@ pub async fn spawn_configured(
     let (tx, rx) = oneshot::channel::<()>();
     let options = Options {
         data_dir: data_dir.path().to_path_buf(),
-        database_url: None,
+        database_url,
         max_body_bytes,
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC_PASSWORD)),

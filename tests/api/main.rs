@@ -5,6 +5,10 @@ mod bad_input;
 mod get;
 mod helpers;
 mod profile_family;
+mod replicas;
 mod security;
 mod service;
 mod tokens;
+
+#[path = "../support/postgres.rs"]
+mod postgres;
