@@ -2,7 +2,10 @@
 //! (initdb + pg_ctl on a temporary directory and a free port). Where PostgreSQL is not
 //! installed, tests skip with a loud line, unless `REQUIRE_POSTGRES=1`, which makes it a failure.
 
-use std::path::{Path, PathBuf};
+// Shared by several test binaries, each of which uses only part of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
 use std::process::Command;
 
 /// A running server; stopped and deleted on drop.
@@ -163,11 +166,6 @@ impl TestPostgres {
             );
         }
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
-    }
-
-    #[allow(dead_code)]
-    pub fn path(&self) -> &Path {
-        self.dir.path()
     }
 }
 
