@@ -1,6 +1,7 @@
 //! End-to-end benchmark: an in-process server on loopback, driven over HTTP and gRPC.
 //! Prints latency percentiles and throughput; `cargo bench --bench profiles`.
-//! `BENCH_USERS` (default 2000) sets how many users are created and activated.
+//! `BENCH_USERS` (default 2000) sets how many users are created and activated;
+//! `BENCH_DATABASE_URL` runs the server on PostgreSQL instead of the embedded store.
 
 use base64::Engine as _;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ async fn main() {
     );
     let options = Options {
         data_dir: dir.path().to_path_buf(),
-        database_url: None,
+        database_url: std::env::var("BENCH_DATABASE_URL").ok(),
         max_body_bytes: 10 << 20,
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC)),
