@@ -176,6 +176,7 @@ pub async fn run(
     let limit = options.max_body_bytes;
     let grpc_server = tonic::transport::Server::builder()
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        .layer(crate::telemetry::GrpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -28,3 +28,67 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
         .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
         .clone()
 }
+
+/// A tower layer that counts gRPC requests by method and status code and times them, as
+/// `userprofiles_grpc_requests_total{method,code}` and
+/// `userprofiles_grpc_request_duration_seconds{method}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcMetricsLayer;
+
+impl<S> tower::Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetrics { inner }
+    }
+}
+
+/// The service [`GrpcMetricsLayer`] wraps around the gRPC router.
+#[derive(Debug, Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<axum::http::Request<B>> for GrpcMetrics<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = axum::http::Response<R>> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let method = request.uri().path().to_owned();
+        let started = std::time::Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = future.await;
+            // Unary failures are "trailers-only" responses: the code is in the headers. A response
+            // without it carries its code in the trailers, which for these unary services is OK.
+            let code = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map(|c| format!("{:?}", tonic::Code::from(c)))
+                    .unwrap_or_else(|| "Ok".to_owned()),
+                Err(_) => "TransportError".to_owned(),
+            };
+            metrics::counter!("userprofiles_grpc_requests_total", "method" => method.clone(), "code" => code).increment(1);
+            metrics::histogram!("userprofiles_grpc_request_duration_seconds", "method" => method)
+                .record(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}

@@ -180,6 +180,17 @@ async fn metrics_are_exposed_for_prometheus() {
         .send()
         .await
         .unwrap();
+    let mut security = app.security_client();
+    security
+        .authenticate(as_elastic(userprofiles::pb::AuthenticateRequest {}))
+        .await
+        .unwrap();
+    security
+        .authenticate(tonic::Request::new(
+            userprofiles::pb::AuthenticateRequest {},
+        ))
+        .await
+        .unwrap_err();
     let text = app
         .anonymous(Method::GET, "/metrics")
         .send()
@@ -189,6 +200,8 @@ async fn metrics_are_exposed_for_prometheus() {
         .await
         .unwrap();
     assert!(text.contains("userprofiles_http_requests_total"), "{text}");
+    assert!(text.contains(r#"userprofiles_grpc_requests_total{method="/userprofiles.v1.Security/Authenticate",code="Ok"}"#), "{text}");
+    assert!(text.contains(r#"userprofiles_grpc_requests_total{method="/userprofiles.v1.Security/Authenticate",code="Unauthenticated"}"#), "{text}");
 }
 
 #[tokio::test]
