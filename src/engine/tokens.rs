@@ -430,6 +430,11 @@ impl Engine {
         caller: &Caller,
         request: InvalidateTokenRequest,
     ) -> Result<InvalidationResult, Error> {
+        if request.token.is_some() && request.refresh_token.is_some() {
+            return Err(Error::IllegalArgument(
+                "only one of [token, refresh_token] may be sent per request".into(),
+            ));
+        }
         let by_token = present_secret(&request.token) || present_secret(&request.refresh_token);
         let by_owner = present(&request.realm_name) || present(&request.username);
         let mut violations = Vec::new();

@@ -540,11 +540,6 @@ async fn invalidate_token(engine: &Engine, caller: &Caller, call: &Call) -> Resu
             _ => return Err(unknown_field(&field, PARSER)),
         }
     }
-    if request.token.is_some() && request.refresh_token.is_some() {
-        return Err(Error::IllegalArgument(
-            "only one of [token, refresh_token] may be sent per request".into(),
-        ));
-    }
     call.check_params(&[])?;
     let result = engine.invalidate_tokens(caller, request).await?;
     Ok(Reply {

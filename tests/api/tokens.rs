@@ -487,6 +487,23 @@ async fn token_requests_are_validated_with_oauth_errors_on_both_front_ends() {
         body["error"]["reason"],
         "only one of [token, refresh_token] may be sent per request"
     );
+    let both = pb::InvalidateTokenRequest {
+        token: "a".into(),
+        refresh_token: "b".into(),
+        ..Default::default()
+    };
+    let status = app
+        .tokens_client()
+        .invalidate_token(as_elastic(both))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (
+            tonic::Code::InvalidArgument,
+            "only one of [token, refresh_token] may be sent per request"
+        )
+    );
 }
 
 #[tokio::test]
