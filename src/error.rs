@@ -98,6 +98,9 @@ pub enum Error {
     Forbidden(String),
     /// `resource_not_found_exception`, 404.
     ResourceNotFound(String),
+    /// Specific users or roles were asked for and none exists: 404, which Elasticsearch's REST
+    /// layer answers with an empty object `{}` rather than an error envelope.
+    NoneFound(String),
     /// `document_missing_exception`, 404, for the profile with this uid.
     DocumentMissing {
         /// The profile uid.
@@ -147,7 +150,7 @@ impl Error {
             Error::OAuth { error, .. } => error,
             Error::ContentTooLong { .. } => "content_too_long_exception",
             Error::Unauthenticated { .. } | Error::Forbidden(_) => "security_exception",
-            Error::ResourceNotFound(_) => "resource_not_found_exception",
+            Error::ResourceNotFound(_) | Error::NoneFound(_) => "resource_not_found_exception",
             Error::DocumentMissing { .. } => "document_missing_exception",
             Error::VersionConflict { .. } => "version_conflict_engine_exception",
             Error::IllegalState(_) => "illegal_state_exception",
@@ -170,7 +173,7 @@ impl Error {
             Error::ContentTooLong { .. } => 413,
             Error::Unauthenticated { .. } => 401,
             Error::Forbidden(_) => 403,
-            Error::ResourceNotFound(_) | Error::DocumentMissing { .. } => 404,
+            Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::DocumentMissing { .. } => 404,
             Error::VersionConflict { .. } => 409,
             Error::IllegalState(_) | Error::Internal(_) => 500,
             Error::StoreUnavailable(_) => 503,
@@ -193,7 +196,9 @@ impl Error {
             Error::ContentTooLong { .. } => Code::ResourceExhausted,
             Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::Forbidden(_) => Code::PermissionDenied,
-            Error::ResourceNotFound(_) | Error::DocumentMissing { .. } => Code::NotFound,
+            Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::DocumentMissing { .. } => {
+                Code::NotFound
+            }
             Error::VersionConflict { .. } => Code::Aborted,
             Error::IllegalState(_) | Error::Internal(_) => Code::Internal,
             Error::StoreUnavailable(_) => Code::Unavailable,
@@ -220,6 +225,7 @@ impl Error {
             | Error::DocumentParsing(m)
             | Error::Forbidden(m)
             | Error::ResourceNotFound(m)
+            | Error::NoneFound(m)
             | Error::IllegalState(m)
             | Error::Internal(m) => m.clone(),
             Error::ContentTooLong { length, limit } => {

@@ -62,7 +62,8 @@ impl Engine {
         Ok(self.store().put_role(role).await?)
     }
 
-    /// Reads roles by name (all when `names` is empty); unknown names are left out.
+    /// Reads roles by name (all when `names` is empty); unknown names are left out, and naming
+    /// only unknown roles is [`Error::NoneFound`].
     pub async fn get_roles(
         &self,
         caller: &Caller,
@@ -82,6 +83,12 @@ impl Engine {
             if let Some(role) = find_role(self.store(), name).await? {
                 roles.push(role);
             }
+        }
+        if roles.is_empty() {
+            return Err(Error::NoneFound(format!(
+                "roles [{}] not found",
+                names.join(",")
+            )));
         }
         Ok(roles)
     }

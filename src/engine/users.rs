@@ -170,7 +170,8 @@ impl Engine {
         Ok(created)
     }
 
-    /// Reads users by name (all users when `names` is empty); unknown names are left out.
+    /// Reads users by name (all users when `names` is empty); unknown names are left out, and
+    /// naming only unknown users is [`Error::NoneFound`].
     pub async fn get_users(
         &self,
         caller: &Caller,
@@ -196,6 +197,12 @@ impl Engine {
                     users.push(found);
                 }
             }
+        }
+        if !names.is_empty() && users.is_empty() {
+            return Err(Error::NoneFound(format!(
+                "users [{}] not found",
+                names.join(",")
+            )));
         }
         let mut views = Vec::with_capacity(users.len());
         for (user, realm) in users {

@@ -257,12 +257,6 @@ impl pb::users_server::Users for GrpcApi {
             .get_users(&caller, &m.usernames, m.with_profile_uid)
             .await
             .map_err(|e| status(&e))?;
-        if users.is_empty() && !m.usernames.is_empty() {
-            return Err(Status::not_found(format!(
-                "users [{}] not found",
-                m.usernames.join(",")
-            )));
-        }
         Ok(Response::new(pb::GetUsersResponse {
             users: users.into_iter().map(convert::user).collect(),
         }))
@@ -366,12 +360,6 @@ impl pb::roles_server::Roles for GrpcApi {
             .get_roles(&caller, &names)
             .await
             .map_err(|e| status(&e))?;
-        if roles.is_empty() && !names.is_empty() {
-            return Err(Status::not_found(format!(
-                "roles [{}] not found",
-                names.join(",")
-            )));
-        }
         Ok(Response::new(pb::GetRolesResponse {
             roles: roles.into_iter().map(convert::role).collect(),
         }))

@@ -58,10 +58,7 @@ pub(super) async fn handle(engine: &Engine, caller: &Caller, call: Call) -> Resu
             call.check_params(&[])?;
             let names = call.path_list();
             let roles = engine.get_roles(caller, &names).await?;
-            Ok(none_found_or(
-                !names.is_empty() && roles.is_empty(),
-                json::roles(&roles),
-            ))
+            Ok(Reply::ok(json::roles(&roles)))
         }
         Endpoint::PutRole => put_role(engine, caller, &call).await,
         Endpoint::CreateToken => create_token(engine, caller, &call).await,
@@ -192,18 +189,6 @@ fn found_reply(found: bool) -> Reply {
     }
 }
 
-/// Elasticsearch answers `404 {}` when specific names were asked for and none exist.
-fn none_found_or(none_found: bool, body: Value) -> Reply {
-    if none_found {
-        Reply {
-            status: StatusCode::NOT_FOUND,
-            body: json!({}),
-        }
-    } else {
-        Reply::ok(body)
-    }
-}
-
 fn info(call: &Call) -> Result<Reply, Error> {
     call.no_body()?;
     call.check_params(&[])?;
@@ -269,10 +254,7 @@ async fn get_users(engine: &Engine, caller: &Caller, call: &Call) -> Result<Repl
     let with_profile_uid = call.bool_param("with_profile_uid")?;
     let names = call.path_list();
     let users = engine.get_users(caller, &names, with_profile_uid).await?;
-    Ok(none_found_or(
-        !names.is_empty() && users.is_empty(),
-        json::users(&users),
-    ))
+    Ok(Reply::ok(json::users(&users)))
 }
 
 /// The security parsers' type error (a `parse_exception`, unlike ObjectParser's).

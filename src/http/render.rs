@@ -104,6 +104,9 @@ pub fn to_bytes(value: &Value, pretty: bool) -> Vec<u8> {
 
 /// The standard error envelope: `{"error":{"root_cause":[…],"type":…,"reason":…},"status":…}`.
 pub fn error_body(error: &Error) -> Value {
+    if let Error::NoneFound(_) = error {
+        return json!({});
+    }
     // The token endpoint answers in OAuth2's own format (RFC 6749 §5.2), not the envelope.
     if let Error::OAuth {
         error, description, ..
