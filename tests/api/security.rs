@@ -462,4 +462,22 @@ async fn users_and_roles_are_managed_over_grpc_too() {
             .into_inner()
             .found
     );
+    let status = users
+        .get_users(as_elastic(pb::GetUsersRequest {
+            usernames: vec!["ghost".into()],
+            with_profile_uid: false,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (tonic::Code::NotFound, "users [ghost] not found")
+    );
+    let status = roles
+        .get_roles(as_elastic(pb::GetRolesRequest {
+            names: vec!["ghost".into()],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
 }
