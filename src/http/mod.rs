@@ -457,7 +457,13 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         .unwrap_or_default();
     let pretty = query.iter().any(|(k, v)| k == "pretty" && v != "false");
 
-    let (endpoint, path_params) = match route(&method, &segments) {
+    // HEAD is GET without a body (clients' `ping()` sends `HEAD /`); hyper drops the body.
+    let routing_method = if method == Method::HEAD {
+        Method::GET
+    } else {
+        method.clone()
+    };
+    let (endpoint, path_params) = match route(&routing_method, &segments) {
         Ok(Routed::Found(endpoint, params)) => (endpoint, params),
         Ok(Routed::WrongMethod(allowed)) => {
             let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();

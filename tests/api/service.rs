@@ -163,6 +163,10 @@ async fn pretty_output_and_vendor_media_types_are_honoured() {
 #[tokio::test]
 async fn the_root_answers_like_an_elasticsearch_node_for_client_product_checks() {
     let app = spawn_app().await;
+    let ping = app.es(Method::HEAD, "/").send().await.unwrap();
+    assert_eq!(ping.status(), 200, "HEAD / is the clients' ping");
+    assert_eq!(ping.headers()["x-elastic-product"], "Elasticsearch");
+    assert!(ping.bytes().await.unwrap().is_empty());
     let response = app.es(Method::GET, "/").send().await.unwrap();
     assert_eq!(response.headers()["x-elastic-product"], "Elasticsearch");
     let body: serde_json::Value = response.json().await.unwrap();
