@@ -44,6 +44,12 @@ async fn reflection_lists_every_service_and_describes_the_messages() {
                 "userprofiles.v1.Profile".into(),
             )),
         },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "google.rpc.ErrorInfo".into(),
+            )),
+        },
     ];
     let mut stream = client
         .server_reflection_info(futures::stream::iter(requests))
@@ -74,6 +80,13 @@ async fn reflection_lists_every_service_and_describes_the_messages() {
         panic!("expected file descriptors");
     };
     assert!(!files.file_descriptor_proto.is_empty());
+    // The google.rpc error details are described too, so grpcurl can print them.
+    let Some(MessageResponse::FileDescriptorResponse(details)) =
+        stream.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected the google.rpc descriptors");
+    };
+    assert!(!details.file_descriptor_proto.is_empty());
 }
 
 #[tokio::test]
