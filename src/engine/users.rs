@@ -256,16 +256,11 @@ impl Engine {
         if username != caller.user.username {
             self.authorize(caller, action::USER_CHANGE_PASSWORD)?;
         }
-        let stored = self.store().get_user(&username).await?;
-        let mut record = match (stored, reserved_user_record(&username, None)) {
-            (Some(stored), _) => stored,
-            (None, Some(reserved)) => reserved,
-            (None, None) => {
-                return Err(Error::Validation(vec![Violation::new(
-                    "username",
-                    "user must exist in order to change password",
-                )]))
-            }
+        let Some((mut record, _)) = self.inner.realms.lookup(&username).await? else {
+            return Err(Error::Validation(vec![Violation::new(
+                "username",
+                "user must exist in order to change password",
+            )]));
         };
         record.password_hash = new_hash;
         self.store().put_user(record).await?;
@@ -290,17 +285,12 @@ impl Engine {
                 "users may not update the enabled status of their own account".into(),
             ));
         }
-        let stored = self.store().get_user(username).await?;
-        let mut record = match (stored, reserved_user_record(username, None)) {
-            (Some(stored), _) => stored,
-            (None, Some(reserved)) => reserved,
-            (None, None) => {
-                let verb = if enabled { "enabled" } else { "disabled" };
-                return Err(Error::Validation(vec![Violation::new(
-                    "username",
-                    format!("only existing users can be {verb}"),
-                )]));
-            }
+        let Some((mut record, _)) = self.inner.realms.lookup(username).await? else {
+            let verb = if enabled { "enabled" } else { "disabled" };
+            return Err(Error::Validation(vec![Violation::new(
+                "username",
+                format!("only existing users can be {verb}"),
+            )]));
         };
         record.enabled = enabled;
         self.store().put_user(record).await?;
