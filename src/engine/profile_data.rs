@@ -201,10 +201,12 @@ impl Engine {
         expected: Option<(i64, i64)>,
         change: impl Fn(&mut ProfileDoc) -> Result<(), Error>,
     ) -> Result<Profile, Error> {
-        // Elasticsearch creates the (empty) profile index on the first update attempt.
-        self.store().create_profile_index().await?;
         for _ in 0..WRITE_ATTEMPTS {
             let Some(current) = self.store().get_profile(uid).await? else {
+                // Elasticsearch creates the (empty) profile index even when the update fails,
+                // so later gets report the document, not the index, as missing. Only this path
+                // can lack the index: a stored profile implies it.
+                self.store().create_profile_index().await?;
                 return Err(Error::DocumentMissing {
                     uid: uid.to_owned(),
                 });
