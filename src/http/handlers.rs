@@ -25,7 +25,6 @@ pub(super) async fn handle(engine: &Engine, caller: &Caller, call: Call) -> Resu
     let filter_path = call.param("filter_path").map(DataFilter::from_comma_list);
     let mut reply = match call.endpoint {
         Endpoint::Info => info(&call),
-        Endpoint::Metrics => metrics(),
         Endpoint::Activate => activate(engine, caller, &call).await,
         Endpoint::GetProfiles => get_profiles(engine, caller, &call).await,
         Endpoint::Authenticate => {
@@ -208,13 +207,6 @@ fn info(call: &Call) -> Result<Reply, Error> {
         },
         "tagline": "You Know, for Search"
     })))
-}
-
-pub(super) fn metrics() -> Result<Reply, Error> {
-    let text = crate::telemetry::metrics_handle()
-        .map(|h| h.render())
-        .unwrap_or_default();
-    Ok(Reply::ok(Value::String(text)))
 }
 
 async fn activate(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {

@@ -26,7 +26,6 @@ use tracing::Instrument;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Info,
-    Metrics,
     Activate,
     GetProfiles,
     Authenticate,
@@ -52,7 +51,6 @@ impl Endpoint {
     fn name(self) -> &'static str {
         match self {
             Endpoint::Info => "info",
-            Endpoint::Metrics => "metrics",
             Endpoint::Activate => "activate_profile",
             Endpoint::GetProfiles => "get_profiles",
             Endpoint::Authenticate => "authenticate",
@@ -82,7 +80,6 @@ type Route = (&'static [&'static str], &'static [(Method, Endpoint)]);
 
 const ROUTES: &[Route] = &[
     (&[], &[(Method::GET, Endpoint::Info)]),
-    (&["metrics"], &[(Method::GET, Endpoint::Metrics)]),
     (
         &["_security", "profile", "_activate"],
         &[(Method::POST, Endpoint::Activate)],
@@ -457,6 +454,17 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         .unwrap_or_default();
     let pretty = query.iter().any(|(k, v)| k == "pretty" && v != "false");
 
+    // Prometheus scrapes without credentials, outside Elasticsearch's routes.
+    if segments == ["metrics"] && (method == Method::GET || method == Method::HEAD) {
+        let text = crate::telemetry::metrics_handle()
+            .map(|h| h.render())
+            .unwrap_or_default();
+        return base_response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            text.into_bytes(),
+        );
+    }
     // HEAD is GET without a body (clients' `ping()` sends `HEAD /`); hyper drops the body.
     let routing_method = if method == Method::HEAD {
         Method::GET
@@ -525,19 +533,8 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
             path,
             body,
         };
-        let outcome = if endpoint == Endpoint::Metrics {
-            handlers::metrics()
-        } else {
-            serve(&gateway.engine, &parts.headers, &uri_text, call).await
-        };
-        match outcome {
-            Ok(Reply { status, body }) => {
-                if endpoint == Endpoint::Metrics {
-                    let text = body.as_str().unwrap_or_default().as_bytes().to_vec();
-                    return base_response(status, "text/plain; version=0.0.4", text);
-                }
-                json_response(status, &body, pretty, media.content_type)
-            }
+        match serve(&gateway.engine, &parts.headers, &uri_text, call).await {
+            Ok(Reply { status, body }) => json_response(status, &body, pretty, media.content_type),
             Err(error) => error_response(&error, pretty, media.content_type),
         }
     }
