@@ -3,10 +3,12 @@
 //! Shutdown order: the signal flips gRPC health to NOT_SERVING, both listeners stop accepting,
 //! in-flight requests drain (bounded by the grace period), then `run` returns.
 
+use crate::auth::hashing::HashingPool;
 use crate::auth::password::Secret;
 use crate::config::{Config, StoreKind};
 use crate::engine::{Engine, EngineSettings, SystemClock};
 use crate::grpc::GrpcApi;
+use crate::limits::RequestLimits;
 use crate::pb;
 use crate::store::postgres::PostgresStore;
 use crate::store::redb::RedbStore;
@@ -31,8 +33,37 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// The `elastic` user's first password; generated and printed once when absent.
     pub elastic_password: Option<Secret>,
-    /// Engine tunables (token lifetime, profile size limit).
+    /// Engine tunables (token lifetime, profile size limit, request limits).
     pub settings: EngineSettings,
+    /// Bounds on connections and on how long clients may take.
+    pub transport: TransportLimits,
+}
+
+/// Bounds the listeners enforce before a request reaches the engine.
+#[derive(Debug, Clone)]
+pub struct TransportLimits {
+    /// Most open connections per listener.
+    pub max_connections: usize,
+    /// Time allowed to send request headers.
+    pub header_read_timeout: Duration,
+    /// Time allowed to send a request body (HTTP) or to complete a call (gRPC).
+    pub body_read_timeout: Duration,
+    /// Longest HTTP request line.
+    pub max_initial_line_bytes: usize,
+    /// Largest total size of request headers.
+    pub max_header_bytes: usize,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1_024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_initial_line_bytes: 4_096,
+            max_header_bytes: 16 * 1024,
+        }
+    }
 }
 
 /// How often tokens that nobody can use any more are deleted.
@@ -86,6 +117,24 @@ pub async fn run_from_config(
         settings: EngineSettings {
             token_lifetime: config.token_timeout,
             profile_max_size_bytes: config.profile_max_size_bytes,
+            limits: RequestLimits {
+                max_uids: config.max_uids_per_request,
+                max_data_patterns: config.max_data_patterns,
+                max_clause_count: config.max_clause_count,
+                max_terms_count: config.max_terms_count,
+                hash_threads: match config.hash_threads {
+                    0 => HashingPool::default_threads(),
+                    n => n,
+                },
+                hash_queue: config.hash_queue,
+            },
+        },
+        transport: TransportLimits {
+            max_connections: config.max_connections,
+            header_read_timeout: config.header_read_timeout,
+            body_read_timeout: config.body_read_timeout,
+            max_initial_line_bytes: config.max_initial_line_bytes,
+            max_header_bytes: config.max_header_bytes,
         },
         elastic_password: std::env::var("ELASTIC_PASSWORD")
             .ok()
@@ -107,12 +156,14 @@ pub async fn run(
             Arc::new(
                 PostgresStore::connect(url)
                     .await
-                    .map_err(|e| AppError::Store(e.0))?,
+                    .map_err(|e| AppError::Store(e.to_string()))?,
             ),
             "postgres".to_owned(),
         ),
         None => (
-            Arc::new(RedbStore::open(&options.data_dir).map_err(|e| AppError::Store(e.0))?),
+            Arc::new(
+                RedbStore::open(&options.data_dir).map_err(|e| AppError::Store(e.to_string()))?,
+            ),
             format!(
                 "redb at {}",
                 options.data_dir.join("profiles.redb").display()

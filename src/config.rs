@@ -79,6 +79,63 @@ pub struct Config {
     #[arg(long, env = "USERPROFILES_PROFILE_MAX_SIZE_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub profile_max_size_bytes: usize,
 
+    /// Most profile uids one get-profiles call may name (400 beyond).
+    #[arg(
+        long,
+        env = "USERPROFILES_MAX_UIDS_PER_REQUEST",
+        default_value_t = 1_000
+    )]
+    pub max_uids_per_request: usize,
+
+    /// Most `data` filter patterns one get or suggest call may give (400 beyond).
+    #[arg(long, env = "USERPROFILES_MAX_DATA_PATTERNS", default_value_t = 1_000)]
+    pub max_data_patterns: usize,
+
+    /// Most query clauses one suggest may build, like Elasticsearch's
+    /// `indices.query.bool.max_clause_count` (400 beyond).
+    #[arg(long, env = "USERPROFILES_MAX_CLAUSE_COUNT", default_value_t = 1_024)]
+    pub max_clause_count: usize,
+
+    /// Most uids or label values in one suggest hint, like Elasticsearch's
+    /// `index.max_terms_count` (400 beyond).
+    #[arg(long, env = "USERPROFILES_MAX_TERMS_COUNT", default_value_t = 65_536)]
+    pub max_terms_count: usize,
+
+    /// Threads hashing passwords at once (0: half the cores, at least one).
+    #[arg(long, env = "USERPROFILES_HASH_THREADS", default_value_t = 0)]
+    pub hash_threads: usize,
+
+    /// Password hashes that may wait for a hashing thread; more are refused with 429.
+    #[arg(long, env = "USERPROFILES_HASH_QUEUE", default_value_t = 100)]
+    pub hash_queue: usize,
+
+    /// Most open connections per listener; further connections wait in the accept backlog.
+    #[arg(long, env = "USERPROFILES_MAX_CONNECTIONS", default_value_t = 1_024)]
+    pub max_connections: usize,
+
+    /// How long a client may take to send a request's headers (`10s`); then the connection
+    /// is closed.
+    #[arg(long, env = "USERPROFILES_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_time_value)]
+    pub header_read_timeout: Duration,
+
+    /// How long a client may take to send a request's body, and a gRPC call to complete
+    /// (`30s`); then 408 / DEADLINE_EXCEEDED.
+    #[arg(long, env = "USERPROFILES_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_time_value)]
+    pub body_read_timeout: Duration,
+
+    /// Longest HTTP request line (Elasticsearch's `http.max_initial_line_length`).
+    #[arg(
+        long,
+        env = "USERPROFILES_MAX_INITIAL_LINE_BYTES",
+        default_value_t = 4_096
+    )]
+    pub max_initial_line_bytes: usize,
+
+    /// Largest total size of a request's headers (Elasticsearch's `http.max_header_size`),
+    /// also the gRPC header-list limit.
+    #[arg(long, env = "USERPROFILES_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "USERPROFILES_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,

@@ -119,6 +119,9 @@ pub enum Error {
         /// The document's current primary term.
         current_primary_term: i64,
     },
+    /// Work refused because its bounded pool and queue are full:
+    /// `es_rejected_execution_exception`, 429 (RESOURCE_EXHAUSTED on gRPC).
+    Rejected(String),
     /// `illegal_state_exception`, 500.
     IllegalState(String),
     /// A plain Elasticsearch `exception`, 500.
@@ -153,6 +156,7 @@ impl Error {
             Error::ResourceNotFound(_) | Error::NoneFound(_) => "resource_not_found_exception",
             Error::DocumentMissing { .. } => "document_missing_exception",
             Error::VersionConflict { .. } => "version_conflict_engine_exception",
+            Error::Rejected(_) => "es_rejected_execution_exception",
             Error::IllegalState(_) => "illegal_state_exception",
             Error::Internal(_) | Error::StoreUnavailable(_) => "exception",
         }
@@ -171,6 +175,7 @@ impl Error {
             | Error::MediaTypeHeader(_)
             | Error::OAuth { .. } => 400,
             Error::ContentTooLong { .. } => 413,
+            Error::Rejected(_) => 429,
             Error::Unauthenticated { .. } => 401,
             Error::Forbidden(_) => 403,
             Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::DocumentMissing { .. } => 404,
@@ -193,7 +198,7 @@ impl Error {
             | Error::DocumentParsing(_)
             | Error::MediaTypeHeader(_)
             | Error::OAuth { .. } => Code::InvalidArgument,
-            Error::ContentTooLong { .. } => Code::ResourceExhausted,
+            Error::ContentTooLong { .. } | Error::Rejected(_) => Code::ResourceExhausted,
             Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::Forbidden(_) => Code::PermissionDenied,
             Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::DocumentMissing { .. } => {
@@ -227,6 +232,7 @@ impl Error {
             | Error::ResourceNotFound(m)
             | Error::NoneFound(m)
             | Error::IllegalState(m)
+            | Error::Rejected(m)
             | Error::Internal(m) => m.clone(),
             Error::ContentTooLong { length, limit } => {
                 format!("request body of [{length}] bytes exceeds the limit of [{limit}] bytes")

@@ -9,6 +9,7 @@ pub mod engine; // every profile, user and role rule; knows nothing of the wire
 pub mod error; // the one error type and its mapping to HTTP status and gRPC code
 pub mod grpc; // tonic adapters over the engine
 pub mod http; // the Elasticsearch JSON gateway over the engine
+pub mod limits; // the bounds every input is held to (JSON shape, counts); shared by all layers
 pub mod search; // the suggest index (tantivy) that follows the store's profile changes
 pub mod store; // the Store trait and its redb backend
 pub mod telemetry; // tracing subscriber and Prometheus metrics

@@ -7,9 +7,9 @@
 //! (so a write is visible to the next suggest), and polled in the background so changes made by
 //! other replicas on a shared store appear within a second.
 
-use crate::engine::model::{JsonObject, ProfileDoc, Versioned};
+use crate::engine::model::{JsonObject, ProfileDoc};
 use crate::error::Error;
-use crate::store::Store;
+use crate::store::{ProfileChange, Store};
 use serde_json::Value;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -262,17 +262,20 @@ impl SuggestIndex {
         document
     }
 
-    fn apply(&self, changes: Vec<Versioned<ProfileDoc>>) -> Result<(), Error> {
+    fn apply(&self, changes: Vec<ProfileChange>) -> Result<(), Error> {
         let mut writer = self
             .writer
             .lock()
             .map_err(|_| search_error("writer lock poisoned"))?;
         let mut through = self.indexed_through();
         for change in &changes {
-            writer.delete_term(Term::from_field_text(self.fields.uid, &change.doc.uid));
-            writer
-                .add_document(self.document(&change.doc))
-                .map_err(search_error)?;
+            writer.delete_term(Term::from_field_text(self.fields.uid, &change.uid));
+            // An unreadable document leaves the index: it cannot be suggested or shown.
+            if let Some(profile) = &change.profile {
+                writer
+                    .add_document(self.document(&profile.doc))
+                    .map_err(search_error)?;
+            }
             through = through.max(change.seq_no);
         }
         writer.commit().map_err(search_error)?;

@@ -3,14 +3,14 @@
 use serde_json::json;
 use std::sync::Arc;
 use userprofiles::engine::model::{
-    ProfileDoc, ProfileUser, RealmRef, RoleRecord, TokenRecord, TokenSubject, UserRecord,
+    ProfileDoc, ProfileUser, RealmRef, RoleRecord, TokenRecord, TokenSubject, UserRecord, Versioned,
 };
 use userprofiles::store::postgres::PostgresStore;
 use userprofiles::store::redb::RedbStore;
 
 #[path = "support/postgres.rs"]
 mod postgres;
-use userprofiles::store::{CreateProfile, Store, UpdateProfile};
+use userprofiles::store::{CreateProfile, ProfileChange, Store, StoreError, UpdateProfile};
 
 fn doc(uid: &str, username: &str, realm: RealmRef) -> ProfileDoc {
     ProfileDoc {
@@ -92,21 +92,55 @@ async fn profiles_contract(store: Arc<dyn Store>) {
         .get_profiles(&["u_b_0".into(), "u_x".into(), "u_a_0".into()])
         .await
         .unwrap();
+    let many: Vec<_> = many.into_iter().map(Result::unwrap).collect();
     assert_eq!(many, vec![Some(other.clone()), None, Some(second.clone())]);
 
     // The change feed lists each profile once, at its latest write, in _seq_no order.
     assert_eq!(
-        store.profiles_changed_since(-1, 10).await.unwrap(),
+        readable(store.profiles_changed_since(-1, 10).await.unwrap()),
         vec![second.clone(), other.clone()]
     );
     assert_eq!(
-        store.profiles_changed_since(1, 10).await.unwrap(),
-        vec![other]
+        readable(store.profiles_changed_since(1, 10).await.unwrap()),
+        vec![other.clone()]
     );
     assert_eq!(
-        store.profiles_changed_since(-1, 1).await.unwrap(),
-        vec![second]
+        readable(store.profiles_changed_since(-1, 1).await.unwrap()),
+        vec![second.clone()]
     );
+
+    // A document nobody can decode any more (here: nested beyond what the store reads back)
+    // fails only its own reads; the feed moves past it instead of stopping.
+    let mut bad = other.doc.clone();
+    let mut deep = serde_json::json!(1);
+    for _ in 0..(userprofiles::limits::MAX_STORED_DEPTH + 5) {
+        deep = serde_json::json!({ "k": deep });
+    }
+    bad.application_data.insert("app".into(), deep);
+    let UpdateProfile::Updated(_) = store.update_profile(bad, other.seq_no).await.unwrap() else {
+        panic!("planting the unreadable document");
+    };
+    let slots = store
+        .get_profiles(&["u_b_0".into(), "u_a_0".into()])
+        .await
+        .unwrap();
+    assert!(matches!(slots[0], Err(StoreError::Unreadable(_))));
+    assert_eq!(slots[1].as_ref().unwrap(), &Some(second.clone()));
+    assert!(matches!(
+        store.get_profile("u_b_0").await,
+        Err(StoreError::Unreadable(_))
+    ));
+    let feed = store.profiles_changed_since(1, 10).await.unwrap();
+    assert_eq!(feed.len(), 1);
+    assert_eq!((feed[0].uid.as_str(), feed[0].seq_no), ("u_b_0", 3));
+    assert!(feed[0].profile.is_none());
+}
+
+fn readable(changes: Vec<ProfileChange>) -> Vec<Versioned<ProfileDoc>> {
+    changes
+        .into_iter()
+        .map(|change| change.profile.expect("readable"))
+        .collect()
 }
 
 async fn users_and_roles_contract(store: Arc<dyn Store>) {

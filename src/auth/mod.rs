@@ -1,6 +1,7 @@
 //! Who is calling: credential parsing, the native and reserved realms, and privileges.
 
 pub mod cache;
+pub mod hashing;
 pub mod password;
 pub mod privileges;
 
@@ -9,6 +10,7 @@ use crate::error::{Challenge, Error};
 use crate::store::Store;
 use base64::Engine as _;
 use cache::CredentialCache;
+use hashing::HashingPool;
 use password::{verify_password, Secret};
 use std::sync::Arc;
 
@@ -40,11 +42,17 @@ pub fn parse_authorization(value: &[u8]) -> Result<Option<Credentials>, Error> {
     let Ok(value) = std::str::from_utf8(value) else {
         return Err(header_error("invalid basic authentication header encoding"));
     };
-    let scheme_matches = |scheme: &str| {
-        value.len() > scheme.len() && value[..scheme.len()].eq_ignore_ascii_case(scheme)
+    // `get` rather than slicing: a header may hold multi-byte characters anywhere, and a
+    // slice through one would panic.
+    let after_scheme = |scheme: &str| {
+        value
+            .get(..scheme.len())
+            .filter(|prefix| prefix.eq_ignore_ascii_case(scheme))
+            .and_then(|_| value.get(scheme.len()..))
+            .filter(|rest| !rest.is_empty())
     };
-    if scheme_matches("Basic ") {
-        let encoded = value[6..].trim();
+    if let Some(encoded) = after_scheme("Basic ") {
+        let encoded = encoded.trim();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .ok()
@@ -58,8 +66,8 @@ pub fn parse_authorization(value: &[u8]) -> Result<Option<Credentials>, Error> {
             password: Secret::new(password),
         }));
     }
-    if scheme_matches("Bearer ") {
-        return Ok(Some(Credentials::Bearer(Secret::new(value[7..].trim()))));
+    if let Some(token) = after_scheme("Bearer ") {
+        return Ok(Some(Credentials::Bearer(Secret::new(token.trim()))));
     }
     Ok(None)
 }
@@ -155,12 +163,22 @@ pub fn reserved_user_record(username: &str, stored: Option<UserRecord>) -> Optio
 pub struct PasswordRealms {
     store: Arc<dyn Store>,
     cache: CredentialCache,
+    hashing: HashingPool,
 }
 
 impl PasswordRealms {
-    /// Realms over `store`, with the verified-credentials cache.
-    pub fn new(store: Arc<dyn Store>, cache: CredentialCache) -> Self {
-        Self { store, cache }
+    /// Realms over `store`, with the verified-credentials cache and the hashing pool.
+    pub fn new(store: Arc<dyn Store>, cache: CredentialCache, hashing: HashingPool) -> Self {
+        Self {
+            store,
+            cache,
+            hashing,
+        }
+    }
+
+    /// The bounded pool every password hash runs on.
+    pub fn hashing(&self) -> &HashingPool {
+        &self.hashing
     }
 
     /// Finds a user (reserved or native) and the realm it belongs to.
@@ -184,7 +202,7 @@ impl PasswordRealms {
         let Some(hash) = user.password_hash.clone() else {
             return Ok(None);
         };
-        if !user.enabled || !self.password_matches(username, &hash, password).await {
+        if !user.enabled || !self.password_matches(username, &hash, password).await? {
             return Ok(None);
         }
         Ok(Some(AuthenticatedUser {
@@ -203,21 +221,20 @@ impl PasswordRealms {
         username: &str,
         hash: &PasswordHash,
         password: &Secret,
-    ) -> bool {
+    ) -> Result<bool, Error> {
         if self.cache.is_verified(username, hash, password) {
-            return true;
+            return Ok(true);
         }
-        // The hash is deliberately slow: keep it off the async workers.
+        // The hash is deliberately slow: it runs on the bounded pool, off the async workers.
         let (hash_for_check, password_for_check) = (hash.clone(), password.clone());
-        let verified = tokio::task::spawn_blocking(move || {
-            verify_password(&hash_for_check, &password_for_check)
-        })
-        .await
-        .unwrap_or(false);
+        let verified = self
+            .hashing
+            .run(move || verify_password(&hash_for_check, &password_for_check))
+            .await?;
         if verified {
             self.cache.remember(username, hash, password);
         }
-        verified
+        Ok(verified)
     }
 
     /// Drops cached credentials of `username`; called after every write to that user.

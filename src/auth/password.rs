@@ -63,17 +63,27 @@ fn is_bcrypt(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
 }
 
+/// bcrypt hashes are 60 ASCII characters: `$2a$NN$` (cost 4 to 31) and 53 characters of salt
+/// and digest in bcrypt's base64 alphabet. Checked byte by byte, so no input can make a slice
+/// land inside a multi-byte character.
+fn is_well_formed_bcrypt(hash: &str) -> bool {
+    let bytes = hash.as_bytes();
+    let in_alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'/';
+    bytes.len() == 60
+        && bytes[4].is_ascii_digit()
+        && bytes[5].is_ascii_digit()
+        && bytes[6] == b'$'
+        && (4..=31).contains(&((bytes[4] - b'0') * 10 + (bytes[5] - b'0')))
+        && bytes[7..].iter().all(in_alphabet)
+}
+
 /// The hash families a `password_hash` may use.
 pub const SUPPORTED_HASH_ALGORITHMS: &str = "argon2id, bcrypt";
 
 /// Checks that an imported hash is one this service can verify.
 pub fn parse_imported_hash(hash: &str) -> Option<PasswordHash> {
     let valid = if is_bcrypt(hash) {
-        // bcrypt hashes are 60 characters: `$2a$NN$` + 53 characters of salt and digest.
-        hash.len() == 60
-            && hash[4..6]
-                .parse::<u32>()
-                .is_ok_and(|cost| (4..=31).contains(&cost))
+        is_well_formed_bcrypt(hash)
     } else {
         ParsedHash::new(hash).is_ok_and(|parsed| parsed.algorithm.as_str().starts_with("argon2"))
     };
@@ -106,6 +116,11 @@ mod tests {
     #[test]
     fn junk_is_not_an_importable_hash() {
         assert!(parse_imported_hash("plaintext").is_none());
+        // Multi-byte characters where the cost digits belong, and wrong alphabets.
+        assert!(parse_imported_hash(&format!("$2a$1\u{e9}{}", "x".repeat(53))).is_none());
+        assert!(parse_imported_hash(&format!("$2a$10${}", "\u{e9}".repeat(26))).is_none());
+        assert!(parse_imported_hash(&format!("$2a$99${}", "x".repeat(53))).is_none());
+        assert!(parse_imported_hash(&format!("$2a$10${}!", "x".repeat(52))).is_none());
         assert!(parse_imported_hash("{PBKDF2}10000$abc$def").is_none());
     }
 

@@ -17,9 +17,11 @@ pub mod uid;
 pub mod users;
 
 use crate::auth::cache::CredentialCache;
+use crate::auth::hashing::HashingPool;
 use crate::auth::privileges::EffectiveRoles;
 use crate::auth::{AuthenticatedUser, Credentials, PasswordRealms};
 use crate::error::{Challenge, Error};
+use crate::limits::RequestLimits;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +62,8 @@ pub struct EngineSettings {
     /// Largest combined size of a profile's labels and data, in bytes
     /// (Elasticsearch's `xpack.security.profile.max_size`).
     pub profile_max_size_bytes: usize,
+    /// Per-request bounds.
+    pub limits: RequestLimits,
 }
 
 impl Default for EngineSettings {
@@ -67,6 +71,7 @@ impl Default for EngineSettings {
         Self {
             token_lifetime: Duration::from_secs(20 * 60),
             profile_max_size_bytes: 10 * 1024 * 1024,
+            limits: RequestLimits::default(),
         }
     }
 }
@@ -108,7 +113,11 @@ impl Engine {
         let suggest_index = Arc::new(crate::search::SuggestIndex::new()?);
         Ok(Self {
             inner: Arc::new(Inner {
-                realms: PasswordRealms::new(Arc::clone(&store), cache),
+                realms: PasswordRealms::new(
+                    Arc::clone(&store),
+                    cache,
+                    HashingPool::new(settings.limits.hash_threads, settings.limits.hash_queue),
+                ),
                 store,
                 clock,
                 settings,
@@ -119,6 +128,10 @@ impl Engine {
 
     fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    fn limits(&self) -> &RequestLimits {
+        &self.inner.settings.limits
     }
 
     fn now(&self) -> i64 {

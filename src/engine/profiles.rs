@@ -7,7 +7,7 @@ use super::{Caller, Engine};
 use crate::auth::password::Secret;
 use crate::auth::privileges::action;
 use crate::error::{Challenge, Error, Violation};
-use crate::store::{CreateProfile, UpdateProfile};
+use crate::store::{CreateProfile, StoreError, UpdateProfile, UNREADABLE_REASON};
 use std::collections::BTreeMap;
 
 /// A profile as the APIs return it: the stored document with `application_data` already
@@ -296,13 +296,24 @@ impl Engine {
             return Ok(result);
         }
         let found = self.store().get_profiles(uids).await?;
-        for (uid, profile) in uids.iter().zip(found) {
-            match profile {
-                Some(mut profile) => {
+        for (uid, slot) in uids.iter().zip(found) {
+            match slot {
+                Err(StoreError::Unreadable(detail)) => {
+                    tracing::error!(uid, %detail, "a stored profile cannot be read");
+                    result.errors.insert(
+                        uid.clone(),
+                        ProfileError {
+                            error_type: "illegal_state_exception",
+                            reason: UNREADABLE_REASON.into(),
+                        },
+                    );
+                }
+                Err(unavailable) => return Err(unavailable.into()),
+                Ok(Some(mut profile)) => {
                     profile.doc.application_data = filter.apply(&profile.doc.application_data);
                     result.profiles.push(profile);
                 }
-                None => {
+                Ok(None) => {
                     result.errors.insert(
                         uid.clone(),
                         ProfileError {

@@ -150,9 +150,10 @@ impl Engine {
             .await
             .map_err(|e| Error::Internal(format!("suggest task failed: {e}")))??;
         let found = self.store().get_profiles(&uids).await?;
+        // A hit whose document became unreadable since it was indexed is left out.
         let profiles = found
             .into_iter()
-            .flatten()
+            .filter_map(|slot| slot.ok().flatten())
             .map(|mut profile| {
                 profile.doc.application_data = request.data.apply(&profile.doc.application_data);
                 profile

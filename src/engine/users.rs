@@ -6,7 +6,7 @@ use crate::auth::password::{
     hash_password, parse_imported_hash, Secret, SUPPORTED_HASH_ALGORITHMS,
 };
 use crate::auth::privileges::action;
-use crate::auth::{reserved_roles, reserved_user_record, RESERVED_USERS};
+use crate::auth::{reserved_roles, reserved_user_record, AuthenticationType, RESERVED_USERS};
 use crate::error::{Error, Violation};
 
 /// The shortest password Elasticsearch accepts.
@@ -67,11 +67,21 @@ fn short_password() -> Error {
     )])
 }
 
-/// Turns a password or an imported hash into the hash to store.
-fn new_password_hash(
-    password: Option<&Secret>,
+/// What a request asks to store as a user's password, once its cheap rules have passed.
+enum NewPassword {
+    /// A password still to hash.
+    ToHash(Secret),
+    /// An imported hash, already checked.
+    Imported(PasswordHash),
+    /// Nothing: keep the stored hash.
+    Unchanged,
+}
+
+/// The cheap rules of a password or an imported hash (no hashing here).
+fn check_new_password(
+    password: Option<Secret>,
     imported: Option<&str>,
-) -> Result<Option<PasswordHash>, Error> {
+) -> Result<NewPassword, Error> {
     match (password, imported) {
         (Some(_), Some(_)) => Err(Error::Validation(vec![Violation::new(
             "password_hash",
@@ -81,14 +91,14 @@ fn new_password_hash(
             if password.expose().chars().count() < MIN_PASSWORD_CHARS {
                 return Err(short_password());
             }
-            hash_password(password).map(Some).map_err(Error::Internal)
+            Ok(NewPassword::ToHash(password))
         }
-        (None, Some(hash)) => parse_imported_hash(hash).map(Some).ok_or_else(|| {
+        (None, Some(hash)) => parse_imported_hash(hash).map(NewPassword::Imported).ok_or_else(|| {
             Error::IllegalArgument(format!(
                 "The provided password hash is not a hash or it could not be resolved to a supported hash algorithm. The supported password hash algorithms are [{SUPPORTED_HASH_ALGORITHMS}]"
             ))
         }),
-        (None, None) => Ok(None),
+        (None, None) => Ok(NewPassword::Unchanged),
     }
 }
 
@@ -103,14 +113,9 @@ fn accumulate(violations: Vec<Violation>) -> Result<(), Error> {
 impl Engine {
     /// Creates or replaces a native user; true when created.
     pub async fn put_user(&self, caller: &Caller, request: PutUserRequest) -> Result<bool, Error> {
-        // Hashing runs before validation in Elasticsearch too (it happens while parsing), and
-        // is slow: keep it off the async workers.
-        let (password, imported) = (request.password.clone(), request.password_hash.clone());
-        let new_hash = tokio::task::spawn_blocking(move || {
-            new_password_hash(password.as_ref(), imported.as_deref())
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))??;
+        // Elasticsearch checks the password while parsing, before anything else.
+        let new_password =
+            check_new_password(request.password.clone(), request.password_hash.as_deref())?;
         let mut violations = Vec::new();
         if request.roles.is_none() {
             violations.push(Violation::new("roles", "roles are missing"));
@@ -123,6 +128,9 @@ impl Engine {
         }
         accumulate(violations)?;
         self.authorize(caller, action::USER_PUT)?;
+        // Elasticsearch hashes while parsing, before authorization; here the slow hash is
+        // spent only on requests the caller may make.
+        let new_hash = self.hash_new_password(new_password).await?;
         let username = request.username;
         let mut violations = Vec::new();
         if reserved_roles(&username).is_some() {
@@ -246,16 +254,18 @@ impl Engine {
         if password.is_none() && password_hash.is_none() {
             return Err(Error::validation("password", "password is missing"));
         }
+        let new_password = check_new_password(password, password_hash.as_deref())?;
         let username = username.unwrap_or(&caller.user.username).to_owned();
-        let new_hash = tokio::task::spawn_blocking(move || {
-            new_password_hash(password.as_ref(), password_hash.as_deref())
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))??;
-        // Anyone may change their own password; others need the privilege.
-        if username != caller.user.username {
+        // Anyone may change their own password, but only having proved it with that password
+        // (Elasticsearch allows the rule to realm authentication only): a stolen access token
+        // must not become a permanent takeover. Everything else needs the privilege, and the
+        // privilege is checked before any hashing is spent on the request.
+        let own_with_password = username == caller.user.username
+            && caller.user.authentication_type == AuthenticationType::Realm;
+        if !own_with_password {
             self.authorize(caller, action::USER_CHANGE_PASSWORD)?;
         }
+        let new_hash = self.hash_new_password(new_password).await?;
         let Some((mut record, _)) = self.inner.realms.lookup(&username).await? else {
             return Err(Error::Validation(vec![Violation::new(
                 "username",
@@ -301,6 +311,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Turns a password or an imported hash into the hash to store; hashing runs on the
+    /// bounded hashing pool, never on the async workers.
+    async fn hash_new_password(
+        &self,
+        new_password: NewPassword,
+    ) -> Result<Option<PasswordHash>, Error> {
+        match new_password {
+            NewPassword::ToHash(password) => self
+                .inner
+                .realms
+                .hashing()
+                .run(move || hash_password(&password))
+                .await?
+                .map(Some)
+                .map_err(Error::Internal),
+            NewPassword::Imported(hash) => Ok(Some(hash)),
+            NewPassword::Unchanged => Ok(None),
+        }
+    }
+
     /// Gives `elastic` its first password on a store where it has none. Returns the password
     /// when one was generated (to be shown to the operator once), `None` otherwise.
     pub async fn bootstrap_elastic(
@@ -320,9 +350,12 @@ impl Engine {
             )));
         }
         let for_hash = password.clone();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&for_hash))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
+        let hash = self
+            .inner
+            .realms
+            .hashing()
+            .run(move || hash_password(&for_hash))
+            .await?
             .map_err(Error::Internal)?;
         let mut record = reserved_user_record("elastic", None)
             .ok_or_else(|| Error::Internal("elastic is not a reserved user".into()))?;

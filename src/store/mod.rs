@@ -8,15 +8,46 @@ pub mod redb;
 use crate::engine::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
 
-/// A failure of the storage backend itself (I/O, corruption, lost connection).
+/// A failure of the store.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("store failure: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The backend itself failed (I/O, lost connection): nothing can be served until it is back.
+    #[error("store failure: {0}")]
+    Unavailable(String),
+    /// One stored record cannot be decoded. Only requests that need that record fail; the
+    /// detail is logged, never sent (it may quote stored data).
+    #[error("unreadable stored record: {0}")]
+    Unreadable(String),
+}
 
 impl From<StoreError> for crate::error::Error {
     fn from(error: StoreError) -> Self {
-        crate::error::Error::StoreUnavailable(error.0)
+        match error {
+            StoreError::Unavailable(detail) => crate::error::Error::StoreUnavailable(detail),
+            StoreError::Unreadable(detail) => {
+                tracing::error!(%detail, "a stored record cannot be read");
+                crate::error::Error::IllegalState(UNREADABLE_REASON.into())
+            }
+        }
     }
+}
+
+/// What a client is told about a record that cannot be decoded.
+pub const UNREADABLE_REASON: &str = "the stored document cannot be read";
+
+/// One requested profile: found, absent, or stored but unreadable.
+pub type ProfileSlot = Result<Option<Versioned<ProfileDoc>>, StoreError>;
+
+/// One entry of the profile change feed. `profile` is `None` when the stored document cannot
+/// be decoded: the feed moves past it (and the suggest index drops it) instead of stopping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileChange {
+    /// The profile's uid.
+    pub uid: String,
+    /// The `_seq_no` of its latest write.
+    pub seq_no: i64,
+    /// The document, when it can be read.
+    pub profile: Option<Versioned<ProfileDoc>>,
 }
 
 /// A rule over tokens, e.g. "has expired", passed from the engine to the store.
@@ -50,11 +81,9 @@ pub trait Store: Send + Sync + 'static {
     /// Reads one profile.
     async fn get_profile(&self, uid: &str) -> Result<Option<Versioned<ProfileDoc>>, StoreError>;
 
-    /// Reads many profiles in one consistent snapshot, one slot per requested uid.
-    async fn get_profiles(
-        &self,
-        uids: &[String],
-    ) -> Result<Vec<Option<Versioned<ProfileDoc>>>, StoreError>;
+    /// Reads many profiles in one consistent snapshot, one slot per requested uid; an
+    /// unreadable document fails only its own slot.
+    async fn get_profiles(&self, uids: &[String]) -> Result<Vec<ProfileSlot>, StoreError>;
 
     /// Finds the profile of a user by username and realm type (the identity of native and
     /// reserved users).
@@ -80,7 +109,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         after_seq_no: i64,
         limit: usize,
-    ) -> Result<Vec<Versioned<ProfileDoc>>, StoreError>;
+    ) -> Result<Vec<ProfileChange>, StoreError>;
 
     /// Marks the profile index as existing without writing a profile (idempotent).
     async fn create_profile_index(&self) -> Result<(), StoreError>;

@@ -6,7 +6,9 @@
 //! feed (`seq_no > n`) that never skips a write. Tokens, users and roles are plain rows with
 //! compare-and-set where the engine needs it. Migrations are embedded and run at start.
 
-use super::{CreateProfile, Store, StoreError, TokenPredicate, UpdateProfile};
+use super::{
+    CreateProfile, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate, UpdateProfile,
+};
 use crate::engine::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
@@ -24,7 +26,7 @@ pub struct PostgresStore {
 }
 
 fn fail(error: impl std::fmt::Display) -> StoreError {
-    StoreError(error.to_string())
+    StoreError::Unavailable(error.to_string())
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -32,7 +34,7 @@ fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
 }
 
 fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(fail)
+    crate::limits::decode_stored(text.as_bytes()).map_err(StoreError::Unreadable)
 }
 
 fn profile_from_row(row: &sqlx::postgres::PgRow) -> Result<Versioned<ProfileDoc>, StoreError> {
@@ -51,11 +53,13 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await
-            .map_err(|e| StoreError(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
-            .map_err(|e| StoreError(format!("cannot migrate the PostgreSQL schema: {e}")))?;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot migrate the PostgreSQL schema: {e}"))
+            })?;
         Ok(Self { pool })
     }
 
@@ -128,10 +132,7 @@ impl Store for PostgresStore {
         row.as_ref().map(profile_from_row).transpose()
     }
 
-    async fn get_profiles(
-        &self,
-        uids: &[String],
-    ) -> Result<Vec<Option<Versioned<ProfileDoc>>>, StoreError> {
+    async fn get_profiles(&self, uids: &[String]) -> Result<Vec<ProfileSlot>, StoreError> {
         let rows =
             sqlx::query("SELECT uid, doc, seq_no, primary_term FROM profiles WHERE uid = ANY($1)")
                 .bind(uids)
@@ -141,9 +142,12 @@ impl Store for PostgresStore {
         let mut found = std::collections::HashMap::new();
         for row in &rows {
             let uid: String = row.try_get("uid").map_err(fail)?;
-            found.insert(uid, profile_from_row(row)?);
+            found.insert(uid, profile_from_row(row));
         }
-        Ok(uids.iter().map(|uid| found.get(uid).cloned()).collect())
+        Ok(uids
+            .iter()
+            .map(|uid| found.get(uid).cloned().transpose())
+            .collect())
     }
 
     async fn find_profile_by_user(
@@ -238,14 +242,32 @@ impl Store for PostgresStore {
         &self,
         after_seq_no: i64,
         limit: usize,
-    ) -> Result<Vec<Versioned<ProfileDoc>>, StoreError> {
-        let rows = sqlx::query("SELECT doc, seq_no, primary_term FROM profiles WHERE seq_no > $1 ORDER BY seq_no LIMIT $2")
+    ) -> Result<Vec<ProfileChange>, StoreError> {
+        let rows = sqlx::query("SELECT uid, doc, seq_no, primary_term FROM profiles WHERE seq_no > $1 ORDER BY seq_no LIMIT $2")
             .bind(after_seq_no)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await
             .map_err(fail)?;
-        rows.iter().map(profile_from_row).collect()
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let uid: String = row.try_get("uid").map_err(fail)?;
+            let seq_no: i64 = row.try_get("seq_no").map_err(fail)?;
+            let profile = match profile_from_row(row) {
+                Ok(profile) => Some(profile),
+                Err(StoreError::Unreadable(error)) => {
+                    tracing::error!(uid, seq_no, %error, "skipping an unreadable profile document");
+                    None
+                }
+                Err(other) => return Err(other),
+            };
+            changes.push(ProfileChange {
+                uid,
+                seq_no,
+                profile,
+            });
+        }
+        Ok(changes)
     }
 
     async fn create_profile_index(&self) -> Result<(), StoreError> {

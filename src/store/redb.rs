@@ -5,7 +5,9 @@
 //! `commit` with `Durability::Immediate` (redb's default) returns only once the data is on disk.
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
-use super::{CreateProfile, Store, StoreError, TokenPredicate, UpdateProfile};
+use super::{
+    CreateProfile, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate, UpdateProfile,
+};
 use crate::engine::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -44,7 +46,7 @@ pub struct RedbStore {
 }
 
 fn fail(error: impl std::fmt::Display) -> StoreError {
-    StoreError(error.to_string())
+    StoreError::Unavailable(error.to_string())
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -52,7 +54,23 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(fail)
+    crate::limits::decode_stored(bytes).map_err(StoreError::Unreadable)
+}
+
+/// A change-feed entry; an undecodable document is logged and passed on as unreadable.
+fn change_entry(uid: &str, seq_no: i64, bytes: &[u8]) -> ProfileChange {
+    let profile = match decode::<Versioned<ProfileDoc>>(bytes) {
+        Ok(profile) => Some(profile),
+        Err(error) => {
+            tracing::error!(uid, seq_no, %error, "skipping an unreadable profile document");
+            None
+        }
+    };
+    ProfileChange {
+        uid: uid.to_owned(),
+        seq_no,
+        profile,
+    }
 }
 
 fn user_key(username: &str, realm_type: &str) -> String {
@@ -63,7 +81,7 @@ impl RedbStore {
     /// Opens (or creates) `profiles.redb` inside `data_dir`, creating the directory if needed.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError(format!(
+            StoreError::Unavailable(format!(
                 "cannot create data dir {}: {e}",
                 data_dir.display()
             ))
@@ -175,20 +193,17 @@ impl Store for RedbStore {
             .await
     }
 
-    async fn get_profiles(
-        &self,
-        uids: &[String],
-    ) -> Result<Vec<Option<Versioned<ProfileDoc>>>, StoreError> {
+    async fn get_profiles(&self, uids: &[String]) -> Result<Vec<ProfileSlot>, StoreError> {
         let uids = uids.to_vec();
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(fail)?;
             let table = tx.open_table(PROFILES).map_err(fail)?;
-            uids.iter()
-                .map(|uid| {
-                    let value = table.get(uid.as_str()).map_err(fail)?;
-                    value.map(|v| decode(v.value())).transpose()
-                })
-                .collect()
+            let mut slots = Vec::with_capacity(uids.len());
+            for uid in &uids {
+                let value = table.get(uid.as_str()).map_err(fail)?;
+                slots.push(value.map(|v| decode(v.value())).transpose());
+            }
+            Ok(slots)
         })
         .await
     }
@@ -317,16 +332,16 @@ impl Store for RedbStore {
         &self,
         after_seq_no: i64,
         limit: usize,
-    ) -> Result<Vec<Versioned<ProfileDoc>>, StoreError> {
+    ) -> Result<Vec<ProfileChange>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(fail)?;
             let feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
             let profiles = tx.open_table(PROFILES).map_err(fail)?;
             let mut out = Vec::new();
             for entry in feed.range((after_seq_no + 1)..).map_err(fail)?.take(limit) {
-                let (_, uid) = entry.map_err(fail)?;
+                let (seq_no, uid) = entry.map_err(fail)?;
                 if let Some(bytes) = profiles.get(uid.value()).map_err(fail)? {
-                    out.push(decode(bytes.value())?);
+                    out.push(change_entry(uid.value(), seq_no.value(), bytes.value()));
                 }
             }
             Ok(out)

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
-use userprofiles::app::{self, AppError, Options};
+use userprofiles::app::{self, AppError, Options, TransportLimits};
 use userprofiles::auth::password::Secret;
 use userprofiles::engine::EngineSettings;
 use userprofiles::pb;
@@ -88,6 +88,7 @@ async fn spawn_full(
             token_lifetime,
             ..EngineSettings::default()
         },
+        transport: TransportLimits::default(),
     };
     let task = tokio::spawn(app::run(
         options,
