@@ -84,6 +84,20 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The query clauses each word of a suggest name becomes: a fuzzy and an exact clause on each
+/// of username, full name and email (see `name_query`).
+pub const CLAUSES_PER_WORD: usize = 6;
+
+/// How many query clauses a suggest `name` builds, counted without building them, so a name
+/// of many words is refused before it costs anything.
+pub fn clause_count(name: &str) -> usize {
+    let words = name
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .count();
+    words.saturating_mul(CLAUSES_PER_WORD)
+}
+
 /// Tokens of an email address, like Elasticsearch's profile `email` analyzer: the whole
 /// address, the local part, the domain, each run of letters and each run of digits.
 pub fn email_tokens(email: &str) -> Vec<String> {

@@ -6,22 +6,32 @@
 //! inside it matched.
 
 use super::model::JsonObject;
+use crate::error::Error;
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::hybrid::LazyStateID;
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, MatchKind};
 use serde_json::Value;
 
-/// Compiled include patterns. An empty filter returns nothing.
+/// The requested include patterns, as given. Cheap to build from untrusted input: nothing is
+/// compiled until [`DataFilter::compile`], which the engine calls after checking the count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DataFilter {
-    patterns: Vec<Vec<char>>,
+    patterns: Vec<String>,
 }
+
+/// The largest automaton a filter may compile to (bytes of NFA), whatever its pattern count.
+const MAX_FILTER_NFA_BYTES: usize = 8 * 1024 * 1024;
 
 impl DataFilter {
     /// Builds a filter from the requested keys; blank keys are ignored.
     pub fn new<S: AsRef<str>>(keys: &[S]) -> Self {
-        let mut patterns: Vec<Vec<char>> = keys
+        let mut patterns: Vec<String> = keys
             .iter()
             .map(|k| k.as_ref().trim())
             .filter(|k| !k.is_empty())
-            .map(|k| k.chars().collect())
+            .map(str::to_owned)
             .collect();
         patterns.sort();
         patterns.dedup();
@@ -38,43 +48,142 @@ impl DataFilter {
         self.patterns.is_empty()
     }
 
-    /// Returns the part of `data` the patterns select.
-    pub fn apply(&self, data: &JsonObject) -> JsonObject {
-        if self.is_empty() {
-            return JsonObject::new();
-        }
-        self.filter_object(data, "")
+    /// How many distinct patterns the filter has.
+    pub fn len(&self) -> usize {
+        self.patterns.len()
     }
 
-    fn filter_object(&self, object: &JsonObject, prefix: &str) -> JsonObject {
+    /// Compiles the patterns into one automaton, refusing more than `max_patterns` of them.
+    pub fn compile(&self, max_patterns: usize) -> Result<CompiledFilter, Error> {
+        if self.patterns.len() > max_patterns {
+            return Err(Error::IllegalArgument(format!(
+                "too many data keys [{}], at most [{max_patterns}] may be requested at once",
+                self.patterns.len()
+            )));
+        }
+        if self.is_empty() {
+            return Ok(CompiledFilter { dfa: None });
+        }
+        let regexes: Vec<String> = self.patterns.iter().map(|p| glob_to_regex(p)).collect();
+        let dfa = DFA::builder()
+            .syntax(
+                syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false)
+                    .dot_matches_new_line(true),
+            )
+            .thompson(
+                thompson::Config::new()
+                    .utf8(false)
+                    .nfa_size_limit(Some(MAX_FILTER_NFA_BYTES)),
+            )
+            .configure(DFA::config().match_kind(MatchKind::All))
+            .build_many(&regexes)
+            .map_err(|_| {
+                Error::IllegalArgument(
+                    "the requested data keys are too long or too many to match".into(),
+                )
+            })?;
+        Ok(CompiledFilter { dfa: Some(dfa) })
+    }
+}
+
+/// `*` matches any run of bytes; everything else is literal.
+fn glob_to_regex(pattern: &str) -> String {
+    let mut regex = String::with_capacity(pattern.len() * 2);
+    for c in pattern.chars() {
+        if c == '*' {
+            regex.push_str(".*");
+        } else {
+            if c.is_ascii_punctuation() {
+                regex.push('\\');
+            }
+            regex.push(c);
+        }
+    }
+    regex
+}
+
+/// A compiled filter: every pattern in one lazily built DFA, run over the document once.
+///
+/// Each field's dotted path is never built: the automaton state reached at an object is
+/// carried to its children, which feed only their own key (and a `.` before descending). So
+/// filtering costs one DFA step per byte of the document's keys, whatever the pattern count.
+#[derive(Debug)]
+pub struct CompiledFilter {
+    dfa: Option<DFA>,
+}
+
+impl CompiledFilter {
+    /// Returns the part of `data` the patterns select.
+    pub fn apply(&self, data: &JsonObject) -> JsonObject {
+        let Some(dfa) = &self.dfa else {
+            return JsonObject::new();
+        };
+        let mut walk = Walk {
+            dfa,
+            cache: dfa.create_cache(),
+        };
+        match walk.start() {
+            Some(start) => walk.filter_object(data, start),
+            None => JsonObject::new(),
+        }
+    }
+}
+
+struct Walk<'a> {
+    dfa: &'a DFA,
+    cache: Cache,
+}
+
+impl Walk<'_> {
+    fn start(&mut self) -> Option<LazyStateID> {
+        let input = Input::new("").anchored(Anchored::Yes);
+        self.dfa.start_state_forward(&mut self.cache, &input).ok()
+    }
+
+    /// The state after `bytes`, or `None` once no pattern can match any more.
+    fn advance(&mut self, mut state: LazyStateID, bytes: &[u8]) -> Option<LazyStateID> {
+        for &byte in bytes {
+            state = self.dfa.next_state(&mut self.cache, state, byte).ok()?;
+            if state.is_dead() || state.is_quit() {
+                return None;
+            }
+        }
+        Some(state)
+    }
+
+    /// Whether the path read so far is itself matched by a pattern.
+    fn matches_here(&mut self, state: LazyStateID) -> bool {
+        self.dfa
+            .next_eoi_state(&mut self.cache, state)
+            .is_ok_and(|eoi| eoi.is_match())
+    }
+
+    fn filter_object(&mut self, object: &JsonObject, state: LazyStateID) -> JsonObject {
         let mut out = JsonObject::new();
         for (key, value) in object {
-            let path = format!("{prefix}{key}");
-            if let Some(kept) = self.filter_value(value, &path) {
+            let Some(at_key) = self.advance(state, key.as_bytes()) else {
+                continue;
+            };
+            if let Some(kept) = self.filter_value(value, at_key) {
                 out.insert(key.clone(), kept);
             }
         }
         out
     }
 
-    fn filter_value(&self, value: &Value, path: &str) -> Option<Value> {
-        let path_chars: Vec<char> = path.chars().collect();
-        if self.patterns.iter().any(|p| glob(p, &path_chars).full) {
+    fn filter_value(&mut self, value: &Value, at_path: LazyStateID) -> Option<Value> {
+        if self.matches_here(at_path) {
             return Some(value.clone());
         }
-        let mut child_prefix = path_chars.clone();
-        child_prefix.push('.');
-        if !self
-            .patterns
-            .iter()
-            .any(|p| glob(p, &child_prefix).extendable)
-        {
+        if !matches!(value, Value::Object(_) | Value::Array(_)) {
             return None;
         }
-        let child_prefix = format!("{path}.");
+        let below = self.advance(at_path, b".")?;
         match value {
             Value::Object(object) => {
-                let kept = self.filter_object(object, &child_prefix);
+                let kept = self.filter_object(object, below);
                 (!kept.is_empty()).then_some(Value::Object(kept))
             }
             // Arrays take their parent's path, as in Elasticsearch's filtering.
@@ -83,7 +192,7 @@ impl DataFilter {
                     .iter()
                     .filter_map(|item| match item {
                         Value::Object(object) => {
-                            let kept = self.filter_object(object, &child_prefix);
+                            let kept = self.filter_object(object, below);
                             (!kept.is_empty()).then_some(Value::Object(kept))
                         }
                         _ => None,
@@ -93,48 +202,6 @@ impl DataFilter {
             }
             _ => None,
         }
-    }
-}
-
-struct GlobMatch {
-    /// The whole text matches the pattern.
-    full: bool,
-    /// Some longer text starting with this text could match.
-    extendable: bool,
-}
-
-/// Runs `*`-glob `pattern` over `text` as a set of pattern positions (an NFA), so one pass
-/// answers both "matches" and "could match once more characters follow".
-fn glob(pattern: &[char], text: &[char]) -> GlobMatch {
-    let closure = |states: &mut Vec<bool>| {
-        // A `*` may match nothing: being before it means being after it too.
-        for i in 0..pattern.len() {
-            if states[i] && pattern[i] == '*' {
-                states[i + 1] = true;
-            }
-        }
-    };
-    let mut states = vec![false; pattern.len() + 1];
-    states[0] = true;
-    closure(&mut states);
-    for &c in text {
-        let mut next = vec![false; pattern.len() + 1];
-        for i in 0..pattern.len() {
-            if !states[i] {
-                continue;
-            }
-            if pattern[i] == '*' {
-                next[i] = true;
-            } else if pattern[i] == c {
-                next[i + 1] = true;
-            }
-        }
-        closure(&mut next);
-        states = next;
-    }
-    GlobMatch {
-        full: states[pattern.len()],
-        extendable: states[..pattern.len()].iter().any(|&s| s),
     }
 }
 
@@ -156,7 +223,7 @@ mod tests {
 
     fn check(keys: &[&str], expected: Value) {
         assert_eq!(
-            Value::Object(DataFilter::new(keys).apply(&data())),
+            Value::Object(DataFilter::new(keys).compile(100).unwrap().apply(&data())),
             expected,
             "keys {keys:?}"
         );
@@ -189,6 +256,34 @@ mod tests {
         check(&["App1"], json!({}));
         check(&["other.x"], json!({}));
         check(&["  app2 ", ""], json!({"app2": {"theme": "dark"}}));
+    }
+
+    #[test]
+    fn patterns_are_literal_except_for_the_star() {
+        let data = json!({"a.b": 1, "a+b": 2, "aab": 3, "ünï": {"x(": 4}, "a": {"b": 5}})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let apply =
+            |keys: &[&str]| Value::Object(DataFilter::new(keys).compile(10).unwrap().apply(&data));
+        assert_eq!(apply(&["a+b"]), json!({"a+b": 2}));
+        assert_eq!(apply(&["a.b"]), json!({"a.b": 1, "a": {"b": 5}}));
+        assert_eq!(apply(&["ünï.x("]), json!({"ünï": {"x(": 4}}));
+        assert_eq!(
+            apply(&["*b"]),
+            json!({"a.b": 1, "a+b": 2, "aab": 3, "a": {"b": 5}})
+        );
+    }
+
+    #[test]
+    fn too_many_patterns_are_refused_before_compiling() {
+        let keys: Vec<String> = (0..11).map(|i| format!("k{i}")).collect();
+        let error = DataFilter::new(&keys).compile(10).unwrap_err();
+        assert_eq!(
+            error.reason(),
+            "too many data keys [11], at most [10] may be requested at once"
+        );
+        assert!(DataFilter::new(&keys).compile(11).is_ok());
     }
 
     #[test]

@@ -83,7 +83,36 @@ struct Inner {
     clock: Arc<dyn Clock>,
     settings: EngineSettings,
     suggest_index: Arc<crate::search::SuggestIndex>,
+    profile_locks: StripedLocks,
 }
+
+/// Per-profile write turns: a fixed set of async mutexes, a profile taking the one its uid
+/// hashes to. Fixed memory whatever the number of profiles; two profiles sharing a stripe
+/// only wait for each other.
+pub(crate) struct StripedLocks {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl StripedLocks {
+    fn new(count: usize) -> Self {
+        Self {
+            stripes: (0..count).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+
+    /// Waits for `key`'s turn.
+    pub(crate) async fn lock(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        // `DefaultHasher::new()` has fixed keys: a key always picks the same stripe.
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let index = (hasher.finish() % self.stripes.len() as u64) as usize;
+        self.stripes[index].lock().await
+    }
+}
+
+/// How many profile write locks there are.
+const PROFILE_LOCK_STRIPES: usize = 256;
 
 /// The one engine both front ends call.
 #[derive(Clone)]
@@ -122,6 +151,7 @@ impl Engine {
                 clock,
                 settings,
                 suggest_index,
+                profile_locks: StripedLocks::new(PROFILE_LOCK_STRIPES),
             }),
         })
     }
@@ -130,7 +160,8 @@ impl Engine {
         self.inner.store.as_ref()
     }
 
-    fn limits(&self) -> &RequestLimits {
+    /// The per-request bounds this engine enforces.
+    pub fn limits(&self) -> &RequestLimits {
         &self.inner.settings.limits
     }
 

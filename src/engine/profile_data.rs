@@ -5,14 +5,20 @@ use super::profiles::Profile;
 use super::{Caller, Engine};
 use crate::auth::privileges::action;
 use crate::error::{Error, Violation};
+use crate::limits::{check_value, JsonViolation, MAX_OBJECT_KEYS};
 use crate::store::UpdateProfile;
 use serde_json::Value;
 
 /// Elasticsearch's flattened fields (labels) refuse objects nested deeper than this.
 pub const MAX_LABELS_DEPTH: usize = 20;
 
-/// How often a read-modify-write is retried when another writer got in between.
-const WRITE_ATTEMPTS: usize = 10;
+/// How often a read-modify-write is retried when another writer got in between. Writers in
+/// this process queue on the profile's lock, so only writers in other replicas (or an
+/// activation) can get in between; backing off spreads those out.
+const WRITE_ATTEMPTS: u32 = 32;
+
+/// Longest pause between two attempts, in milliseconds.
+const MAX_BACKOFF_MILLIS: u64 = 64;
 
 /// A partial update of a profile's labels and data.
 #[derive(Debug, Clone, Default)]
@@ -119,6 +125,22 @@ pub fn deep_merge(target: &mut JsonObject, update: &JsonObject) {
     }
 }
 
+/// Refuses labels or data that break the JSON shape limits at their place in a stored
+/// document: the object itself is level 2, its values level 3.
+fn check_value_limits(field: &str, object: &JsonObject) -> Result<(), Error> {
+    if object.len() > MAX_OBJECT_KEYS {
+        return Err(limit_error(field, JsonViolation::TooManyKeys));
+    }
+    object
+        .values()
+        .try_for_each(|value| check_value(value, 3))
+        .map_err(|violation| limit_error(field, violation))
+}
+
+fn limit_error(field: &str, violation: JsonViolation) -> Error {
+    Error::IllegalArgument(format!("[{field}] {}", violation.describe()))
+}
+
 /// How deeply objects nest inside `object` (an object of scalars has depth 1).
 pub fn object_depth(object: &JsonObject) -> usize {
     fn value_depth(value: &Value) -> usize {
@@ -149,6 +171,14 @@ impl Engine {
                     .roles
                     .denial_message(&caller.user.username, action::PROFILE_PUT_DATA),
             ));
+        }
+        // The write path holds documents to the same limits every body is parsed with, so
+        // nothing it stores can fail to read back. Labels and data sit one level below a
+        // body's root (and a stored document's), hence the starting depth of 2.
+        for (field, object) in [("labels", &request.labels), ("data", &request.data)] {
+            if let Some(object) = object {
+                check_value_limits(field, object)?;
+            }
         }
         if let Some(labels) = &request.labels {
             if object_depth(labels) > MAX_LABELS_DEPTH {
@@ -201,7 +231,14 @@ impl Engine {
         expected: Option<(i64, i64)>,
         change: impl Fn(&mut ProfileDoc) -> Result<(), Error>,
     ) -> Result<Profile, Error> {
-        for _ in 0..WRITE_ATTEMPTS {
+        // Elasticsearch serialises writes to one document; so do we, within this process.
+        let _turn = self.inner.profile_locks.lock(uid).await;
+        for attempt in 0..WRITE_ATTEMPTS {
+            if attempt > 0 {
+                let ceiling = (1u64 << attempt.min(6)).min(MAX_BACKOFF_MILLIS);
+                let pause = rand::random_range(0..=ceiling);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
             let Some(current) = self.store().get_profile(uid).await? else {
                 // Elasticsearch creates the (empty) profile index even when the update fails,
                 // so later gets report the document, not the index, as missing. Only this path
@@ -242,6 +279,9 @@ impl Engine {
     }
 
     fn check_profile_size(&self, doc: &ProfileDoc) -> Result<(), Error> {
+        // Merging can grow an object past the key limit; the merged document is what is stored.
+        check_value_limits("labels", &doc.labels)?;
+        check_value_limits("data", &doc.application_data)?;
         let size = serde_json::to_vec(&doc.labels)
             .map(|v| v.len())
             .unwrap_or(0)

@@ -1,6 +1,6 @@
 //! Activate and get: SPEC §4, §5, §9 and §11.
 
-use super::data_filter::DataFilter;
+use super::data_filter::{CompiledFilter, DataFilter};
 use super::model::{JsonObject, ProfileDoc, ProfileUser, Versioned};
 use super::uid::{self, MAX_DIFFERENTIATOR};
 use super::{Caller, Engine};
@@ -137,6 +137,29 @@ pub fn validate_uids(uids: &[String]) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::ActionValidation(violations))
+    }
+}
+
+impl Engine {
+    /// Keeps only the filtered part of each profile's data. Filtering walks every stored key,
+    /// so it runs on the blocking pool, off the async workers.
+    pub(super) async fn filter_data(
+        &self,
+        profiles: Vec<Profile>,
+        filter: CompiledFilter,
+    ) -> Result<Vec<Profile>, Error> {
+        let filter_all = move || {
+            profiles
+                .into_iter()
+                .map(|mut profile| {
+                    profile.doc.application_data = filter.apply(&profile.doc.application_data);
+                    profile
+                })
+                .collect()
+        };
+        tokio::task::spawn_blocking(filter_all)
+            .await
+            .map_err(|e| Error::Internal(format!("data filter task failed: {e}")))
     }
 }
 
@@ -278,6 +301,17 @@ impl Engine {
         filter: &DataFilter,
     ) -> Result<GetProfilesResult, Error> {
         validate_uids(uids)?;
+        if uids.len() > self.limits().max_uids {
+            return Err(Error::validation(
+                "uids",
+                format!(
+                    "too many profile UIDs [{}], at most [{}] may be requested at once",
+                    uids.len(),
+                    self.limits().max_uids
+                ),
+            ));
+        }
+        let filter = filter.compile(self.limits().max_data_patterns)?;
         self.authorize(caller, action::PROFILE_GET)?;
         let mut result = GetProfilesResult {
             profiles: Vec::new(),
@@ -309,10 +343,7 @@ impl Engine {
                     );
                 }
                 Err(unavailable) => return Err(unavailable.into()),
-                Ok(Some(mut profile)) => {
-                    profile.doc.application_data = filter.apply(&profile.doc.application_data);
-                    result.profiles.push(profile);
-                }
+                Ok(Some(profile)) => result.profiles.push(profile),
                 Ok(None) => {
                     result.errors.insert(
                         uid.clone(),
@@ -324,6 +355,7 @@ impl Engine {
                 }
             }
         }
+        result.profiles = self.filter_data(result.profiles, filter).await?;
         Ok(result)
     }
 }

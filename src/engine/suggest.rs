@@ -122,6 +122,8 @@ impl Engine {
     ) -> Result<SuggestResult, Error> {
         let started = Instant::now();
         request.validate()?;
+        self.check_suggest_limits(&request)?;
+        let filter = request.data.compile(self.limits().max_data_patterns)?;
         self.authorize(caller, action::PROFILE_SUGGEST)?;
         if request.size > MAX_RESULT_WINDOW {
             return Err(Error::IllegalArgument(format!(
@@ -154,16 +156,44 @@ impl Engine {
         let profiles = found
             .into_iter()
             .filter_map(|slot| slot.ok().flatten())
-            .map(|mut profile| {
-                profile.doc.application_data = request.data.apply(&profile.doc.application_data);
-                profile
-            })
             .collect();
+        let profiles = self.filter_data(profiles, filter).await?;
         Ok(SuggestResult {
             took: started.elapsed().as_millis() as u64,
             total,
             profiles,
         })
+    }
+
+    /// Bounds on what one suggest may ask for, with Elasticsearch's errors for them: the name's
+    /// words become query clauses (`indices.query.bool.max_clause_count`), hint values become
+    /// terms (`index.max_terms_count`).
+    fn check_suggest_limits(&self, request: &SuggestRequest) -> Result<(), Error> {
+        let limits = self.limits();
+        if crate::search::clause_count(&request.name) > limits.max_clause_count {
+            return Err(Error::IllegalArgument(
+                "Query rewrite failed: too many clauses".into(),
+            ));
+        }
+        let Some(hint) = &request.hint else {
+            return Ok(());
+        };
+        let uids = hint.uids.as_ref().map_or(0, Vec::len);
+        let labels = hint
+            .labels
+            .iter()
+            .flatten()
+            .map(|(_, values)| values.len())
+            .max()
+            .unwrap_or(0);
+        let terms = uids.max(labels);
+        if terms > limits.max_terms_count {
+            return Err(Error::IllegalArgument(format!(
+                "The number of terms [{terms}] used in the Terms Query request has exceeded the allowed maximum of [{}]. This maximum can be set by changing the [index.max_terms_count] index level setting.",
+                limits.max_terms_count
+            )));
+        }
+        Ok(())
     }
 
     /// Brings the suggest index up to date with the store (at start, and periodically so

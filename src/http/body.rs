@@ -2,6 +2,7 @@
 //! top-level fields are checked one by one, with `[line:col]` positions in x-content errors.
 
 use crate::error::Error;
+use crate::limits::{scan_json, MAX_JSON_DEPTH, MAX_OBJECT_KEYS};
 use serde_json::Value;
 
 /// One top-level field of a body, with where it appeared.
@@ -29,70 +30,140 @@ pub fn token_name(value: &Value) -> &'static str {
     }
 }
 
+/// Bodies up to this size are parsed on the async worker; larger ones on the blocking pool.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+/// [`object_fields`], off the async workers when the body is large.
+pub async fn object_fields_off_worker(
+    raw: bytes::Bytes,
+    parser: &'static str,
+) -> Result<Vec<Field>, Error> {
+    if raw.len() <= INLINE_PARSE_BYTES {
+        return object_fields(&raw, parser);
+    }
+    tokio::task::spawn_blocking(move || object_fields(&raw, parser))
+        .await
+        .map_err(|e| Error::Internal(format!("body parsing task failed: {e}")))?
+}
+
 /// Parses a body as one JSON object and returns its top-level fields in order.
 /// `parser` is the Elasticsearch parser name used in messages, e.g. `activate_profile_request`.
+///
+/// Linear in the body: the shape limits are checked on the raw bytes first (so no deep or
+/// wide tree is ever built), the body is parsed once, one scan finds where each top-level
+/// field starts, and positions are computed in one forward pass.
 pub fn object_fields(raw: &[u8], parser: &str) -> Result<Vec<Field>, Error> {
-    let value: Value = serde_json::from_slice(raw).map_err(|e| {
-        let message = e.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        Error::XContentParse(format!("[{}:{}] {message}", e.line(), e.column()))
-    })?;
-    // serde_json accepted the bytes, so they are valid UTF-8.
-    let text = std::str::from_utf8(raw).map_err(|e| Error::XContentParse(e.to_string()))?;
-    let Value::Object(_) = &value else {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        // serde_json reports the position of the bad byte.
+        return Err(parse_error(serde_json::from_slice::<Value>(raw).err(), raw));
+    };
+    if let Err((violation, offset)) = scan_json(raw, MAX_JSON_DEPTH, MAX_OBJECT_KEYS) {
+        let at = Positions::new(text).at(offset);
+        return Err(Error::XContentParse(format!(
+            "[{at}] {}",
+            violation.describe()
+        )));
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| parse_error(Some(e), raw))?;
+    let Value::Object(map) = value else {
         let at = first_token_position(text);
         return Err(Error::XContentParse(format!(
             "[{at}] [{parser}] Expected START_OBJECT but was: {}",
             token_name(&value)
         )));
     };
-    let mut fields: Vec<Field> = Vec::new();
-    for (name, key_offset, value_offset, value_end) in top_level_entries(text) {
-        if fields.iter().any(|f| f.name == name) {
+    let entries = top_level_entries(text);
+    let mut positions = Positions::new(text);
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    let mut located = Vec::with_capacity(entries.len());
+    for (name, key_offset, value_offset) in entries {
+        let key_at = positions.at(key_offset);
+        if !seen.insert(name.clone()) {
             return Err(Error::XContentParse(format!(
-                "[{}] Duplicate field '{name}'",
-                position(text, key_offset)
+                "[{key_at}] Duplicate field '{name}'"
             )));
         }
-        let value = serde_json::from_str(&text[value_offset..value_end])
-            .map_err(|e| Error::XContentParse(e.to_string()))?;
-        fields.push(Field {
+        located.push((key_at, positions.at(value_offset)));
+    }
+    // No duplicates, so the parsed map holds exactly the scanned entries, in the same order.
+    Ok(map
+        .into_iter()
+        .zip(located)
+        .map(|((name, value), (key_at, value_at))| Field {
             name,
             value,
-            key_at: position(text, key_offset),
-            value_at: position(text, value_offset),
-        });
-    }
-    Ok(fields)
+            key_at,
+            value_at,
+        })
+        .collect())
 }
 
-/// `line:col` of a byte offset, columns counted in characters from 1.
-fn position(text: &str, offset: usize) -> String {
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = text[line_start..offset].chars().count() + 1;
-    format!("{line}:{column}")
+fn parse_error(error: Option<serde_json::Error>, raw: &[u8]) -> Error {
+    let Some(e) = error else {
+        return Error::XContentParse(format!(
+            "[1:1] invalid UTF-8 in a body of {} bytes",
+            raw.len()
+        ));
+    };
+    let message = e.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    Error::XContentParse(format!("[{}:{}] {message}", e.line(), e.column()))
+}
+
+/// `line:col` of byte offsets asked for in increasing order, columns counted in characters
+/// from 1, found in one forward pass over the text (Jackson's token locations).
+struct Positions<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+    column: usize,
+}
+
+impl<'a> Positions<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            offset: 0,
+            line: 1,
+            column: 1,
+        }
+    }
+
+    fn at(&mut self, offset: usize) -> String {
+        let offset = offset.min(self.text.len());
+        if offset < self.offset {
+            *self = Self::new(self.text);
+        }
+        for c in self.text.get(self.offset..offset).unwrap_or("").chars() {
+            if c == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+        self.offset = offset;
+        format!("{}:{}", self.line, self.column)
+    }
 }
 
 fn first_token_position(text: &str) -> String {
     let offset = text.len() - text.trim_start().len();
-    position(text, offset)
+    Positions::new(text).at(offset)
 }
 
 /// Scans an already-validated JSON object for its top-level entries:
-/// (key, key offset, value start offset, value end offset).
-fn top_level_entries(text: &str) -> Vec<(String, usize, usize, usize)> {
+/// (key, key offset, value start offset).
+fn top_level_entries(text: &str) -> Vec<(String, usize, usize)> {
     let bytes = text.as_bytes();
     let mut entries = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
     let mut pending_key: Option<(String, usize)> = None;
-    let mut value_start: Option<usize> = None;
     while i < bytes.len() {
         let b = bytes[i];
         match b {
@@ -105,39 +176,32 @@ fn top_level_entries(text: &str) -> Vec<(String, usize, usize, usize)> {
                     }
                     i += 1;
                 }
-                if depth == 1 && pending_key.is_none() && value_start.is_none() {
-                    let key = serde_json::from_str::<String>(&text[start..=i]).unwrap_or_default();
-                    pending_key = Some((key, start));
-                } else if depth == 1 && value_start.is_none() {
-                    value_start = Some(start);
-                }
-            }
-            b'{' | b'[' => {
-                if depth == 1 && pending_key.is_some() && value_start.is_none() {
-                    value_start = Some(i);
-                }
-                depth += 1;
-            }
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    if let (Some((key, key_at)), Some(start)) =
-                        (pending_key.take(), value_start.take())
-                    {
-                        entries.push((key, key_at, start, i));
+                if depth == 1 {
+                    match pending_key.take() {
+                        None => {
+                            let raw_key = text.get(start..=i).unwrap_or("\"\"");
+                            let key = serde_json::from_str::<String>(raw_key).unwrap_or_default();
+                            pending_key = Some((key, start));
+                        }
+                        Some((key, key_at)) => entries.push((key, key_at, start)),
                     }
                 }
             }
-            b',' if depth == 1 => {
-                if let (Some((key, key_at)), Some(start)) = (pending_key.take(), value_start.take())
-                {
-                    entries.push((key, key_at, start, i));
+            b'{' | b'[' => {
+                if depth == 1 {
+                    if let Some((key, key_at)) = pending_key.take() {
+                        entries.push((key, key_at, i));
+                    }
                 }
+                depth += 1;
             }
+            b'}' | b']' => depth = depth.saturating_sub(1),
             b':' | b' ' | b'\t' | b'\n' | b'\r' | b',' => {}
             _ => {
-                if depth == 1 && pending_key.is_some() && value_start.is_none() {
-                    value_start = Some(i);
+                if depth == 1 {
+                    if let Some((key, key_at)) = pending_key.take() {
+                        entries.push((key, key_at, i));
+                    }
                 }
             }
         }

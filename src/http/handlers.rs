@@ -2,7 +2,7 @@
 //! does, call the engine once, render the answer.
 
 use super::body::{
-    object_fields, string_field, token_name, unknown_field, unsupported_type, Field,
+    object_fields_off_worker, string_field, token_name, unknown_field, unsupported_type, Field,
 };
 use super::{json, Call, Endpoint, Reply};
 use crate::auth::password::Secret;
@@ -22,7 +22,10 @@ use serde_json::{json, Value};
 const RESPONSE_PARAMS: &[&str] = &["pretty", "human", "error_trace", "filter_path", "format"];
 
 pub(super) async fn handle(engine: &Engine, caller: &Caller, call: Call) -> Result<Reply, Error> {
-    let filter_path = call.param("filter_path").map(DataFilter::from_comma_list);
+    let filter_path = call
+        .param("filter_path")
+        .map(|list| DataFilter::from_comma_list(list).compile(engine.limits().max_data_patterns))
+        .transpose()?;
     let mut reply = match call.endpoint {
         Endpoint::Info => info(&call),
         Endpoint::Activate => activate(engine, caller, &call).await,
@@ -125,10 +128,13 @@ impl Call {
         )))
     }
 
-    fn required_body(&self) -> Result<&[u8], Error> {
-        self.body
-            .as_deref()
-            .ok_or_else(|| Error::Parse("request body is required".into()))
+    /// The body's top-level fields, parsed by the strict object parser named `parser`.
+    async fn body_fields(&self, parser: &'static str) -> Result<Vec<Field>, Error> {
+        let body = self
+            .body
+            .clone()
+            .ok_or_else(|| Error::Parse("request body is required".into()))?;
+        object_fields_off_worker(body, parser).await
     }
 
     fn no_body(&self) -> Result<(), Error> {
@@ -212,7 +218,7 @@ fn info(call: &Call) -> Result<Reply, Error> {
 async fn activate(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
     const PARSER: &str = "activate_profile_request";
     let mut request = ActivateRequest::default();
-    for field in object_fields(call.required_body()?, PARSER)? {
+    for field in call.body_fields(PARSER).await? {
         let value = || string_field(&field, PARSER);
         match field.name.as_str() {
             "grant_type" => request.grant_type = Some(value()?),
@@ -299,7 +305,7 @@ async fn put_user(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply
         username: username.clone(),
         ..PutUserRequest::default()
     };
-    for field in object_fields(call.required_body()?, "put_user_request")? {
+    for field in call.body_fields("put_user_request").await? {
         match field.name.as_str() {
             "password" => {
                 request.password = Some(Secret::new(
@@ -348,7 +354,7 @@ async fn put_user(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply
 
 async fn change_password(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
     let (mut password, mut password_hash) = (None, None);
-    for field in object_fields(call.required_body()?, "change_password_request")? {
+    for field in call.body_fields("change_password_request").await? {
         match field.name.as_str() {
             "password" => password = optional_string(&field)?.map(Secret::new),
             "password_hash" => password_hash = optional_string(&field)?,
@@ -441,7 +447,7 @@ async fn put_role(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply
             "failed to parse role [{name}]. unexpected field [{field}]"
         ))
     };
-    for field in object_fields(call.required_body()?, "role")? {
+    for field in call.body_fields("role").await? {
         match field.name.as_str() {
             "cluster" => role.cluster = string_list(&field, false)?,
             "indices" | "index" | "applications" | "application" => {
@@ -484,7 +490,7 @@ async fn put_role(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply
 async fn create_token(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
     const PARSER: &str = "token_request";
     let mut request = CreateTokenRequest::default();
-    for field in object_fields(call.required_body()?, PARSER)? {
+    for field in call.body_fields(PARSER).await? {
         let value = || string_field(&field, PARSER);
         match field.name.as_str() {
             "grant_type" => request.grant_type = Some(value()?),
@@ -504,7 +510,7 @@ async fn create_token(engine: &Engine, caller: &Caller, call: &Call) -> Result<R
 async fn invalidate_token(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
     const PARSER: &str = "invalidate_token";
     let mut request = InvalidateTokenRequest::default();
-    for field in object_fields(call.required_body()?, PARSER)? {
+    for field in call.body_fields(PARSER).await? {
         let value = || string_field(&field, PARSER);
         match field.name.as_str() {
             "token" => request.token = Some(Secret::new(value()?)),
@@ -555,7 +561,7 @@ async fn update_profile_data(
         uid: call.path_params[0].clone(),
         ..UpdateDataRequest::default()
     };
-    for field in object_fields(call.required_body()?, PARSER)? {
+    for field in call.body_fields(PARSER).await? {
         let object = || match &field.value {
             Value::Object(map) => Ok(map.clone()),
             other => Err(unsupported_type(&field, PARSER, other)),
@@ -643,8 +649,8 @@ async fn suggest_profiles(engine: &Engine, caller: &Caller, call: &Call) -> Resu
     const PARSER: &str = "suggest_profile_request_payload";
     let mut request = SuggestRequest::default();
     let mut body_data: Option<String> = None;
-    if let Some(body) = call.body.as_deref() {
-        for field in object_fields(body, PARSER)? {
+    if call.body.is_some() {
+        for field in call.body_fields(PARSER).await? {
             match field.name.as_str() {
                 "name" => request.name = string_field(&field, PARSER)?,
                 "size" => {
