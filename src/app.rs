@@ -13,6 +13,7 @@ use crate::pb;
 use crate::store::postgres::PostgresStore;
 use crate::store::redb::RedbStore;
 use crate::store::Store;
+use crate::transport::LimitedListener;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,6 +66,12 @@ impl Default for TransportLimits {
         }
     }
 }
+
+/// Concurrent gRPC calls one connection may carry.
+const MAX_GRPC_STREAMS_PER_CONNECTION: u32 = 100;
+/// HTTP/2 flow-control windows of the gRPC listener.
+const GRPC_STREAM_WINDOW_BYTES: u32 = 256 * 1024;
+const GRPC_CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 
 /// How often tokens that nobody can use any more are deleted.
 const TOKEN_PURGE_INTERVAL: Duration = Duration::from_secs(300);
@@ -229,9 +236,24 @@ pub async fn run(
         .map_err(|e| AppError::Startup(e.to_string()))?;
     let api = GrpcApi::new(engine.clone());
     let limit = options.max_body_bytes;
+    let transport = options.transport.clone();
     let grpc_server = tonic::transport::Server::builder()
-        .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        // A whole call, body included, must finish in this time (DEADLINE_EXCEEDED after).
+        .timeout(transport.body_read_timeout)
+        .http2_max_header_list_size(transport.max_header_bytes as u32)
+        .max_concurrent_streams(MAX_GRPC_STREAMS_PER_CONNECTION)
+        // Small flow-control windows bound what a client can make a connection buffer.
+        .initial_stream_window_size(GRPC_STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(GRPC_CONNECTION_WINDOW_BYTES)
+        .trace_fn(|request| {
+            tracing::info_span!(
+                "grpc",
+                method = crate::telemetry::grpc_method_label(request.uri().path())
+            )
+        })
         .layer(crate::telemetry::GrpcMetricsLayer)
+        // Callers are authenticated from the headers before their message is read.
+        .layer(crate::grpc::AuthenticateLayer::new(engine.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -250,11 +272,15 @@ pub async fn run(
         )
         .add_service(pb::tokens_server::TokensServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc),
+            LimitedListener::new(grpc, transport.max_connections).into_stream(),
             stopped(stop_rx.clone()),
         );
-    let http_server = axum::serve(http, crate::http::router(engine, limit))
-        .with_graceful_shutdown(stopped(stop_rx));
+    let http_server = crate::transport::serve_http(
+        LimitedListener::new(http, transport.max_connections),
+        crate::http::router(engine, limit, transport.clone()),
+        transport,
+        stopped(stop_rx),
+    );
 
     let grpc_task = tokio::spawn(async move {
         grpc_server
@@ -262,9 +288,8 @@ pub async fn run(
             .map_err(|e| AppError::Serve(format!("gRPC: {e}")))
     });
     let http_task = tokio::spawn(async move {
-        http_server
-            .await
-            .map_err(|e| AppError::Serve(format!("HTTP: {e}")))
+        http_server.await;
+        Ok::<(), AppError>(())
     });
     let servers = async move {
         let (grpc, http) = tokio::join!(grpc_task, http_task);

@@ -122,6 +122,12 @@ pub enum Error {
     /// Work refused because its bounded pool and queue are full:
     /// `es_rejected_execution_exception`, 429 (RESOURCE_EXHAUSTED on gRPC).
     Rejected(String),
+    /// The request line is longer than allowed: `too_long_http_line_exception`, 400.
+    TooLongHttpLine(String),
+    /// The request headers are larger than allowed: `too_long_http_header_exception`, 400.
+    TooLongHttpHeader(String),
+    /// The client did not send its request in time: `timeout_exception`, 408.
+    RequestTimeout(String),
     /// `illegal_state_exception`, 500.
     IllegalState(String),
     /// A plain Elasticsearch `exception`, 500.
@@ -157,6 +163,9 @@ impl Error {
             Error::DocumentMissing { .. } => "document_missing_exception",
             Error::VersionConflict { .. } => "version_conflict_engine_exception",
             Error::Rejected(_) => "es_rejected_execution_exception",
+            Error::TooLongHttpLine(_) => "too_long_http_line_exception",
+            Error::TooLongHttpHeader(_) => "too_long_http_header_exception",
+            Error::RequestTimeout(_) => "timeout_exception",
             Error::IllegalState(_) => "illegal_state_exception",
             Error::Internal(_) | Error::StoreUnavailable(_) => "exception",
         }
@@ -173,7 +182,10 @@ impl Error {
             | Error::BadStatus(_)
             | Error::DocumentParsing(_)
             | Error::MediaTypeHeader(_)
+            | Error::TooLongHttpLine(_)
+            | Error::TooLongHttpHeader(_)
             | Error::OAuth { .. } => 400,
+            Error::RequestTimeout(_) => 408,
             Error::ContentTooLong { .. } => 413,
             Error::Rejected(_) => 429,
             Error::Unauthenticated { .. } => 401,
@@ -197,7 +209,10 @@ impl Error {
             | Error::BadStatus(_)
             | Error::DocumentParsing(_)
             | Error::MediaTypeHeader(_)
+            | Error::TooLongHttpLine(_)
+            | Error::TooLongHttpHeader(_)
             | Error::OAuth { .. } => Code::InvalidArgument,
+            Error::RequestTimeout(_) => Code::DeadlineExceeded,
             Error::ContentTooLong { .. } | Error::Rejected(_) => Code::ResourceExhausted,
             Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::Forbidden(_) => Code::PermissionDenied,
@@ -233,6 +248,9 @@ impl Error {
             | Error::NoneFound(m)
             | Error::IllegalState(m)
             | Error::Rejected(m)
+            | Error::TooLongHttpLine(m)
+            | Error::TooLongHttpHeader(m)
+            | Error::RequestTimeout(m)
             | Error::Internal(m) => m.clone(),
             Error::ContentTooLong { length, limit } => {
                 format!("request body of [{length}] bytes exceeds the limit of [{limit}] bytes")

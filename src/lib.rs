@@ -13,6 +13,7 @@ pub mod limits; // the bounds every input is held to (JSON shape, counts); share
 pub mod search; // the suggest index (tantivy) that follows the store's profile changes
 pub mod store; // the Store trait and its redb backend
 pub mod telemetry; // tracing subscriber and Prometheus metrics
+pub mod transport; // listener bounds: connection cap, header timeout, graceful drain
 
 /// Generated protobuf types and tonic services for `userprofiles.v1`.
 pub mod pb {

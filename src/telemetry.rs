@@ -2,6 +2,7 @@
 
 use crate::config::LogFormat;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -27,6 +28,48 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
         .clone()
+}
+
+/// The metric and log label for a gRPC request path: the path itself when it names a method
+/// this server serves, `unknown` otherwise. Paths are client-chosen, so using them raw would
+/// let anyone create unbounded metric series.
+pub fn grpc_method_label(path: &str) -> &'static str {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN
+        .get_or_init(served_method_paths)
+        .get(path)
+        .map(String::as_str)
+        .unwrap_or("unknown")
+}
+
+/// Every `/package.Service/Method` the gRPC listener serves, read from the descriptor sets.
+fn served_method_paths() -> HashSet<String> {
+    use prost::Message;
+    let sets = [
+        crate::pb::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ];
+    let mut paths = HashSet::new();
+    for encoded in sets {
+        let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
+            continue;
+        };
+        for file in set.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                let service_name = service.name.unwrap_or_default();
+                for method in service.method {
+                    paths.insert(format!(
+                        "/{package}.{service_name}/{}",
+                        method.name.unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    paths
 }
 
 /// A tower layer that counts gRPC requests by method and status code and times them, as
@@ -68,7 +111,7 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        let method = grpc_method_label(request.uri().path());
         let started = std::time::Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -85,7 +128,7 @@ where
                     .unwrap_or_else(|| "Ok".to_owned()),
                 Err(_) => "TransportError".to_owned(),
             };
-            metrics::counter!("userprofiles_grpc_requests_total", "method" => method.clone(), "code" => code).increment(1);
+            metrics::counter!("userprofiles_grpc_requests_total", "method" => method, "code" => code).increment(1);
             metrics::histogram!("userprofiles_grpc_request_duration_seconds", "method" => method)
                 .record(started.elapsed().as_secs_f64());
             result

@@ -10,8 +10,9 @@ mod handlers;
 mod json;
 pub mod render;
 
+use crate::app::TransportLimits;
 use crate::auth::parse_authorization;
-use crate::engine::Engine;
+use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use axum::body::Body;
 use axum::extract::State;
@@ -195,14 +196,44 @@ const METHOD_ORDER: &[Method] = &[
 pub struct Gateway {
     engine: Engine,
     max_body_bytes: usize,
+    transport: TransportLimits,
 }
 
 /// The gateway's router.
-pub fn router(engine: Engine, max_body_bytes: usize) -> Router {
+pub fn router(engine: Engine, max_body_bytes: usize, transport: TransportLimits) -> Router {
     Router::new().fallback(dispatch).with_state(Gateway {
         engine,
         max_body_bytes,
+        transport,
     })
+}
+
+/// Elasticsearch's answers for a request line or headers over its limits (Netty's decoder
+/// errors, which Elasticsearch renders as 400s).
+fn check_head_limits(
+    parts: &axum::http::request::Parts,
+    limits: &TransportLimits,
+) -> Result<(), Error> {
+    // `METHOD SP URI SP HTTP/1.1`
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + " HTTP/1.1 ".len();
+    if line > limits.max_initial_line_bytes {
+        return Err(Error::TooLongHttpLine(format!(
+            "An HTTP line is larger than {} bytes.",
+            limits.max_initial_line_bytes
+        )));
+    }
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    if headers > limits.max_header_bytes {
+        return Err(Error::TooLongHttpHeader(format!(
+            "HTTP header is larger than {} bytes.",
+            limits.max_header_bytes
+        )));
+    }
+    Ok(())
 }
 
 /// What a request resolved to, with its decoded path parameters and query string.
@@ -432,6 +463,9 @@ fn error_response(error: &Error, pretty: bool, content_type: &str) -> Response<B
 async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
+    if let Err(error) = check_head_limits(&parts, &gateway.transport) {
+        return error_response(&error, false, "application/json");
+    }
     let method = parts.method.clone();
     let uri_text = parts
         .uri
@@ -504,7 +538,42 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
 
     let span = tracing::info_span!("http", method = %method, endpoint = endpoint.name());
     let response = async {
-        let body = match axum::body::to_bytes(body, gateway.max_body_bytes).await {
+        // Authentication first, from the headers alone: an unauthenticated caller never gets
+        // the server to buffer a body (Elasticsearch validates security headers before it
+        // aggregates the body, too).
+        let caller = match authenticate(&gateway.engine, &parts.headers, &uri_text).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                let content_type = negotiate(&parts.headers, false)
+                    .map(|media| media.content_type)
+                    .unwrap_or("application/json");
+                return error_response(&error, pretty, content_type);
+            }
+        };
+        let declared_length = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = declared_length.filter(|l| *l > gateway.max_body_bytes as u64) {
+            let error = Error::ContentTooLong {
+                length,
+                limit: gateway.max_body_bytes as u64,
+            };
+            return error_response(&error, pretty, "application/json");
+        }
+        let reading = axum::body::to_bytes(body, gateway.max_body_bytes);
+        let read = match tokio::time::timeout(gateway.transport.body_read_timeout, reading).await {
+            Ok(read) => read,
+            Err(_) => {
+                let error = Error::RequestTimeout(format!(
+                    "the request body was not received within [{}ms]",
+                    gateway.transport.body_read_timeout.as_millis()
+                ));
+                return error_response(&error, pretty, "application/json");
+            }
+        };
+        let body = match read {
             Ok(bytes) => bytes,
             Err(_) => {
                 let length = parts
@@ -533,7 +602,7 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
             path,
             body,
         };
-        match serve(&gateway.engine, &parts.headers, &uri_text, call).await {
+        match handlers::handle(&gateway.engine, &caller, call).await {
             Ok(Reply { status, body }) => json_response(status, &body, pretty, media.content_type),
             Err(error) => error_response(&error, pretty, media.content_type),
         }
@@ -553,20 +622,14 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
     response
 }
 
-async fn serve(
-    engine: &Engine,
-    headers: &HeaderMap,
-    uri: &str,
-    call: Call,
-) -> Result<Reply, Error> {
+async fn authenticate(engine: &Engine, headers: &HeaderMap, uri: &str) -> Result<Caller, Error> {
     let credentials = match headers.get(header::AUTHORIZATION) {
         Some(value) => parse_authorization(value.as_bytes())?,
         None => None,
     };
-    let caller = engine
+    engine
         .authenticate(credentials, &format!("REST request [{uri}]"))
-        .await?;
-    handlers::handle(engine, &caller, call).await
+        .await
 }
 
 #[cfg(test)]

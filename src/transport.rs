@@ -1,0 +1,167 @@
+//! The listeners' own bounds: how many connections each may hold, and how long a client may
+//! take to send its headers. Everything here happens before a request reaches a front end.
+//!
+//! A connection takes a permit before it is accepted and gives it back when it closes; at the
+//! cap, new connections wait in the kernel's accept backlog instead of costing memory here.
+
+use crate::app::TransportLimits;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A connection holding one of its listener's permits until it is dropped.
+pub struct Permitted {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Permitted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Permitted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+impl tonic::transport::server::Connected for Permitted {
+    type ConnectInfo = <TcpStream as tonic::transport::server::Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+/// Accepts connections from `listener`, at most `max_connections` open at once.
+pub struct LimitedListener {
+    listener: TcpListener,
+    permits: Arc<Semaphore>,
+}
+
+impl LimitedListener {
+    /// Wraps a bound listener.
+    pub fn new(listener: TcpListener, max_connections: usize) -> Self {
+        Self {
+            listener,
+            permits: Arc::new(Semaphore::new(max_connections.max(1))),
+        }
+    }
+
+    /// The next connection, once one is free to be held.
+    pub async fn accept(&self) -> io::Result<Permitted> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| io::Error::other("connection permits closed"))?;
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(Permitted {
+                        stream,
+                        _permit: permit,
+                    });
+                }
+                // A connection that failed before it was accepted (reset, out of descriptors)
+                // must not stop the listener; pause briefly so a descriptor shortage does not
+                // spin.
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// The connections as a stream, for tonic. The accepting task ends (and the listening
+    /// socket closes) as soon as the server drops the stream.
+    pub fn into_stream(self) -> tokio_stream::wrappers::ReceiverStream<io::Result<Permitted>> {
+        let (connections, stream) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = connections.closed() => return,
+                    next = self.accept() => next,
+                };
+                if connections.send(next).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(stream)
+    }
+}
+
+/// Serves the HTTP gateway on `listener` with the header-read timeout and connection cap,
+/// until `shutdown` resolves; then stops accepting and lets open connections finish.
+pub async fn serve_http(
+    listener: LimitedListener,
+    router: axum::Router,
+    limits: TransportLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // Room for the request line and headers at their limits (which the gateway checks
+        // and answers as Elasticsearch does); anything larger hyper refuses on its own.
+        .max_buf_size((limits.max_initial_line_bytes + limits.max_header_bytes + 4096).max(8192));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let connection = tokio::select! {
+            connection = listener.accept() => connection,
+            () = &mut shutdown => break,
+        };
+        let Ok(connection) = connection else {
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let serving = graceful.watch(builder.serve_connection(TokioIo::new(connection), service));
+        tokio::spawn(async move {
+            // A client that hangs up or times out is not the server's error.
+            let _ = serving.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
