@@ -8,6 +8,7 @@ use userprofiles::{app, config::Config, telemetry};
 async fn main() -> ExitCode {
     let config = Config::parse();
     telemetry::init_logging(config.log_format);
+    telemetry::install_panic_hook();
     match app::run_from_config(config, app::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -21,6 +21,19 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// Replaces the default panic message (which prints the panic's text, and that text may quote
+/// request data such as credentials) with a log line naming only where it happened. Front ends
+/// also catch panics per request and answer 500, so one cannot take the process down.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown".into());
+        tracing::error!(%location, "a request task panicked; its message is withheld");
+    }));
+}
+
 /// The process-wide Prometheus recorder, installed on first use. Tests start several servers
 /// in one process, and a recorder can be installed only once.
 pub fn metrics_handle() -> Option<PrometheusHandle> {

@@ -16,6 +16,8 @@ use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use crate::pb;
 use convert::status;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use tonic::{Request, Response, Status};
 
 /// Implements every `userprofiles.v1` service over one engine.
@@ -137,7 +139,16 @@ where
             match authenticate(&engine, authorization.as_deref(), &method).await {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
-                    inner.call(request).await
+                    // A panic in a handler answers INTERNAL instead of dropping the connection.
+                    AssertUnwindSafe(inner.call(request))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            Ok(
+                                status(&Error::Internal("the request failed unexpectedly".into()))
+                                    .into_http(),
+                            )
+                        })
                 }
                 Err(error) => Ok(status(&error).into_http()),
             }

@@ -19,7 +19,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use axum::Router;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use serde_json::Value;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -602,7 +604,11 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
             path,
             body,
         };
-        match handlers::handle(&gateway.engine, &caller, call).await {
+        let handled = AssertUnwindSafe(handlers::handle(&gateway.engine, &caller, call))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(Error::Internal("the request failed unexpectedly".into())));
+        match handled {
             Ok(Reply { status, body }) => json_response(status, &body, pretty, media.content_type),
             Err(error) => error_response(&error, pretty, media.content_type),
         }

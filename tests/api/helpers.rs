@@ -67,18 +67,43 @@ pub async fn spawn_on_postgres(database_url: &str) -> TestApp {
     .await
 }
 
+/// A server whose options `tune` adjusts (limits, timeouts).
+pub async fn spawn_tuned(
+    data_dir: Arc<tempfile::TempDir>,
+    tune: impl FnOnce(&mut Options),
+) -> TestApp {
+    spawn_tuned_full(data_dir, None, 1024 * 1024, Duration::from_secs(1200), tune).await
+}
+
 async fn spawn_full(
     data_dir: Arc<tempfile::TempDir>,
     database_url: Option<String>,
     max_body_bytes: usize,
     token_lifetime: Duration,
 ) -> TestApp {
+    spawn_tuned_full(
+        data_dir,
+        database_url,
+        max_body_bytes,
+        token_lifetime,
+        |_| {},
+    )
+    .await
+}
+
+async fn spawn_tuned_full(
+    data_dir: Arc<tempfile::TempDir>,
+    database_url: Option<String>,
+    max_body_bytes: usize,
+    token_lifetime: Duration,
+    tune: impl FnOnce(&mut Options),
+) -> TestApp {
     let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = grpc_listener.local_addr().unwrap();
     let http_addr = http_listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let options = Options {
+    let mut options = Options {
         data_dir: data_dir.path().to_path_buf(),
         database_url,
         max_body_bytes,
@@ -90,6 +115,7 @@ async fn spawn_full(
         },
         transport: TransportLimits::default(),
     };
+    tune(&mut options);
     let task = tokio::spawn(app::run(
         options,
         grpc_listener,

@@ -4,6 +4,7 @@ mod activate;
 mod bad_input;
 mod get;
 mod helpers;
+mod hostile;
 mod profile_family;
 mod replicas;
 mod security;
