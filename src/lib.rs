@@ -10,6 +10,8 @@ pub mod error; // the one error type and its mapping to HTTP status and gRPC cod
 pub mod grpc; // tonic adapters over the engine
 pub mod http; // the Elasticsearch JSON gateway over the engine
 pub mod limits; // the bounds every input is held to (JSON shape, counts); shared by all layers
+#[cfg(test)]
+mod proptest_json; // strategies for property tests over JSON
 pub mod search; // the suggest index (tantivy) that follows the store's profile changes
 pub mod store; // the Store trait and its redb backend
 pub mod telemetry; // tracing subscriber and Prometheus metrics

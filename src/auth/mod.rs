@@ -286,4 +286,41 @@ mod tests {
             Some(Credentials::Bearer(_))
         ));
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// No header value makes the parser panic; failures are 401s.
+            #[test]
+            fn arbitrary_header_bytes_never_panic(raw in prop::collection::vec(any::<u8>(), 0..96)) {
+                if let Err(error) = parse_authorization(&raw) {
+                    prop_assert_eq!(error.http_status(), 401);
+                }
+            }
+
+            /// Scheme-shaped prefixes with multi-byte characters around them never panic.
+            #[test]
+            fn scheme_lookalikes_never_panic(prefix in "(?i)(basic|bearer)?\\PC{0,3}", rest in "\\PC{0,12}") {
+                let _ = parse_authorization(format!("{prefix}{rest}").as_bytes());
+            }
+
+            /// Any username without a colon and any password come back as sent.
+            #[test]
+            fn basic_credentials_round_trip(username in "[^:]{0,16}", password in "\\PC{0,16}") {
+                let header = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+                );
+                match parse_authorization(header.as_bytes()).unwrap() {
+                    Some(Credentials::Basic { username: u, password: p }) => {
+                        prop_assert_eq!(u, username);
+                        prop_assert_eq!(p.expose(), password.as_str());
+                    }
+                    other => prop_assert!(false, "unexpected {:?}", other),
+                }
+            }
+        }
+    }
 }

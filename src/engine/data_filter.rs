@@ -294,4 +294,92 @@ mod tests {
         );
         assert!(DataFilter::from_comma_list(",,").is_empty());
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::proptest_json;
+        use proptest::prelude::*;
+
+        /// The reference: does some string starting with `text` match glob `pattern`
+        /// (`full`: does `text` itself)? Plain recursion over characters, fine for small cases.
+        fn glob(pattern: &[char], text: &[char], full: bool) -> bool {
+            match (pattern.first(), text.first()) {
+                (None, None) => true,
+                (_, None) if !full => true,
+                (None, Some(_)) => false,
+                (Some('*'), _) => {
+                    glob(&pattern[1..], text, full)
+                        || (!text.is_empty() && glob(pattern, &text[1..], full))
+                }
+                (Some(p), Some(t)) => p == t && glob(&pattern[1..], &text[1..], full),
+                (Some(_), None) => false,
+            }
+        }
+
+        /// The filtering rule stated directly on dotted paths, as the documentation puts it.
+        fn reference(patterns: &[String], object: &JsonObject, prefix: &str) -> JsonObject {
+            let patterns_chars: Vec<Vec<char>> =
+                patterns.iter().map(|p| p.chars().collect()).collect();
+            let mut out = JsonObject::new();
+            for (key, value) in object {
+                let path: Vec<char> = format!("{prefix}{key}").chars().collect();
+                if patterns_chars.iter().any(|p| glob(p, &path, true)) {
+                    out.insert(key.clone(), value.clone());
+                    continue;
+                }
+                let mut below = path.clone();
+                below.push('.');
+                if !patterns_chars.iter().any(|p| glob(p, &below, false)) {
+                    continue;
+                }
+                let child_prefix: String = below.iter().collect();
+                let kept = match value {
+                    Value::Object(inner) => {
+                        let kept = reference(patterns, inner, &child_prefix);
+                        (!kept.is_empty()).then_some(Value::Object(kept))
+                    }
+                    Value::Array(items) => {
+                        let kept: Vec<Value> = items
+                            .iter()
+                            .filter_map(|item| match item {
+                                Value::Object(inner) => {
+                                    let kept = reference(patterns, inner, &child_prefix);
+                                    (!kept.is_empty()).then_some(Value::Object(kept))
+                                }
+                                _ => None,
+                            })
+                            .collect();
+                        (!kept.is_empty()).then_some(Value::Array(kept))
+                    }
+                    _ => None,
+                };
+                if let Some(kept) = kept {
+                    out.insert(key.clone(), kept);
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// The one-pass automaton selects exactly what the rule on dotted paths selects.
+            #[test]
+            fn the_automaton_agrees_with_the_path_rule(
+                patterns in prop::collection::vec("[ab.*é]{0,5}", 0..5),
+                data in proptest_json::object(3),
+            ) {
+                let filter = DataFilter::new(&patterns);
+                let trimmed: Vec<String> = patterns.iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+                let compiled = filter.compile(10).unwrap();
+                prop_assert_eq!(compiled.apply(&data), reference(&trimmed, &data, ""));
+            }
+
+            /// Any pattern text compiles or is refused cleanly; none panics.
+            #[test]
+            fn arbitrary_patterns_never_panic(patterns in prop::collection::vec("\\PC{0,12}", 0..8)) {
+                let _ = DataFilter::new(&patterns).compile(100).map(|f| f.apply(&JsonObject::new()));
+            }
+        }
+    }
 }

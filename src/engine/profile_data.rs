@@ -392,4 +392,38 @@ mod tests {
         assert_eq!(object_depth(&object(json!({"a": {"b": {"c": 1}}}))), 3);
         assert_eq!(object_depth(&object(json!({"a": [{"b": 1}]}))), 2);
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::proptest_json;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// A merge keeps every update leaf, keeps target keys the update does not name,
+            /// never nests deeper than its inputs, and what it produces is stored and read
+            /// back unchanged.
+            #[test]
+            fn merged_documents_keep_updates_and_read_back(
+                target in proptest_json::object(4),
+                update in proptest_json::object(4),
+            ) {
+                let mut merged = target.clone();
+                deep_merge(&mut merged, &update);
+                for (key, value) in &update {
+                    if !value.is_object() || !target.get(key).is_some_and(Value::is_object) {
+                        prop_assert_eq!(merged.get(key), Some(value));
+                    }
+                }
+                for (key, value) in &target {
+                    if !update.contains_key(key) {
+                        prop_assert_eq!(merged.get(key), Some(value));
+                    }
+                }
+                prop_assert!(object_depth(&merged) <= object_depth(&target).max(object_depth(&update)));
+                let stored = serde_json::to_vec(&merged).unwrap();
+                let read: JsonObject = crate::limits::decode_stored(&stored).unwrap();
+                prop_assert_eq!(read, merged);
+            }
+        }
+    }
 }

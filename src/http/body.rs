@@ -281,4 +281,44 @@ mod tests {
         let err = object_fields(b"{\"a\":\"\xff\"}", "p").unwrap_err();
         assert_eq!(err.es_type(), "x_content_parse_exception");
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::proptest_json;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever the bytes, the parser answers (never panics), and any error is a 400.
+            #[test]
+            fn arbitrary_bytes_never_panic(raw in prop::collection::vec(any::<u8>(), 0..256)) {
+                if let Err(error) = object_fields(&raw, "p") {
+                    prop_assert_eq!(error.http_status(), 400);
+                }
+            }
+
+            /// JSON-ish text (brackets, quotes, escapes) never panics either.
+            #[test]
+            fn structural_noise_never_panics(raw in "[{}\\[\\]\":,a1 \\\\\n]{0,64}") {
+                let _ = object_fields(raw.as_bytes(), "p");
+            }
+
+            /// An accepted object comes back field by field, in order, unchanged, compact or
+            /// pretty-printed.
+            #[test]
+            fn accepted_objects_read_back_unchanged(object in proptest_json::object(4), pretty in any::<bool>()) {
+                let text = if pretty {
+                    serde_json::to_string_pretty(&object).unwrap()
+                } else {
+                    serde_json::to_string(&object).unwrap()
+                };
+                let fields = object_fields(text.as_bytes(), "p").unwrap();
+                let read_back: Vec<(String, Value)> =
+                    fields.into_iter().map(|f| (f.name, f.value)).collect();
+                let expected: Vec<(String, Value)> = object.into_iter().collect();
+                prop_assert_eq!(read_back, expected);
+            }
+        }
+    }
 }
