@@ -238,8 +238,6 @@ pub async fn run(
     let limit = options.max_body_bytes;
     let transport = options.transport.clone();
     let grpc_server = tonic::transport::Server::builder()
-        // A whole call, body included, must finish in this time (DEADLINE_EXCEEDED after).
-        .timeout(transport.body_read_timeout)
         .http2_max_header_list_size(transport.max_header_bytes as u32)
         .max_concurrent_streams(MAX_GRPC_STREAMS_PER_CONNECTION)
         // Small flow-control windows bound what a client can make a connection buffer.
@@ -253,7 +251,10 @@ pub async fn run(
         })
         .layer(crate::telemetry::GrpcMetricsLayer)
         // Callers are authenticated from the headers before their message is read.
-        .layer(crate::grpc::AuthenticateLayer::new(engine.clone()))
+        .layer(crate::grpc::AuthenticateLayer::new(
+            engine.clone(),
+            transport.body_read_timeout,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -1,0 +1,312 @@
+//! The worst case under each input limit: time and memory of the most expensive request the
+//! limits still admit (or the cheapest refusal of one they do not). An in-process release
+//! server on loopback; memory is the process's resident set (peak reset before each case).
+//! `cargo bench --bench hostile`; `BENCH_PROFILES` (default 2000) sets the suggest corpus.
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use userprofiles::app::{self, Options, TransportLimits};
+use userprofiles::auth::password::Secret;
+use userprofiles::engine::EngineSettings;
+use userprofiles::limits::{MAX_JSON_DEPTH, MAX_OBJECT_KEYS};
+use userprofiles::pb;
+
+const ELASTIC: &str = "bench-elastic-password";
+const PASSWORD: &str = "l0ng-r4nd0m-p@ssw0rd";
+
+/// Resident and peak resident memory in MiB, from /proc.
+fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets the peak-RSS counter so each case reports its own peak.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+struct Case {
+    started: Instant,
+}
+
+fn start(name: &str) -> Case {
+    reset_peak();
+    print!("{name:<62}");
+    Case {
+        started: Instant::now(),
+    }
+}
+
+impl Case {
+    fn done(self, detail: &str) {
+        let elapsed = self.started.elapsed();
+        let (rss, peak) = memory();
+        println!(
+            " {:>9.1} ms  peak {:>6.0} MiB  rss {:>6.0} MiB  {detail}",
+            elapsed.as_secs_f64() * 1e3,
+            peak,
+            rss
+        );
+    }
+}
+
+fn nested(depth: usize) -> Value {
+    let mut value = json!(1);
+    for _ in 0..depth {
+        value = json!({ "k": value });
+    }
+    value
+}
+
+#[tokio::main]
+async fn main() {
+    let profiles: usize = std::env::var("BENCH_PROFILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let dir = tempfile::tempdir().unwrap();
+    let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (grpc_addr, http_addr) = (
+        grpc_listener.local_addr().unwrap(),
+        http_listener.local_addr().unwrap(),
+    );
+    let options = Options {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+        max_body_bytes: 10 << 20,
+        shutdown_grace: Duration::from_secs(5),
+        elastic_password: Some(Secret::new(ELASTIC)),
+        settings: EngineSettings::default(),
+        transport: TransportLimits::default(),
+    };
+    tokio::spawn(app::run(
+        options,
+        grpc_listener,
+        http_listener,
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::new();
+    let base = format!("http://{http_addr}");
+    let es = |method: Method, path: &str| {
+        http.request(method, format!("{base}{path}"))
+            .basic_auth("elastic", Some(ELASTIC))
+    };
+    for _ in 0..200 {
+        if es(Method::GET, "/_security/_authenticate")
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let send = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.expect("sent");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    };
+
+    // A corpus for suggest, and one profile to write to.
+    let load = Instant::now();
+    let mut uids = Vec::new();
+    for chunk in (0..profiles).collect::<Vec<_>>().chunks(16) {
+        let batch = chunk.iter().map(|i| {
+            let name = format!("user{i}");
+            let put = es(Method::PUT, &format!("/_security/user/{name}")).json(&json!({
+                "password": PASSWORD, "roles": ["viewer"],
+                "full_name": format!("Hostile Bench {i}"), "email": format!("{name}@example.com")
+            }));
+            let activate = es(Method::POST, "/_security/profile/_activate").json(&json!({
+                "grant_type": "password", "username": name, "password": PASSWORD
+            }));
+            async move {
+                send(put).await;
+                send(activate).await.1["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+        });
+        uids.extend(futures::future::join_all(batch).await);
+    }
+    let uid = uids[0].clone();
+    let (rss, _) = memory();
+    println!(
+        "loaded {profiles} profiles in {:.1} s; rss {rss:.0} MiB",
+        load.elapsed().as_secs_f64()
+    );
+    println!();
+
+    let case = start("update data nested at the depth limit (100), x20");
+    for _ in 0..20 {
+        let body = json!({"data": {"deep": nested(MAX_JSON_DEPTH - 3)}});
+        let (status, _) =
+            send(es(Method::POST, &format!("/_security/profile/{uid}/_data")).json(&body)).await;
+        assert_eq!(status, 200);
+    }
+    case.done("per 20 requests");
+
+    let case = start("update data nested 10 000 deep (refused on the raw bytes)");
+    let deep_body = format!(
+        "{{\"data\":{{\"deep\":{}1{}}}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let (status, _) = send(
+        es(Method::POST, &format!("/_security/profile/{uid}/_data"))
+            .header("content-type", "application/json")
+            .body(deep_body),
+    )
+    .await;
+    case.done(&format!("status {status}"));
+
+    let wide: serde_json::Map<String, Value> = (0..MAX_OBJECT_KEYS)
+        .map(|i| (format!("key{i}"), json!({"v": i})))
+        .collect();
+    let case = start("update data, one object at the key limit (10 000 keys)");
+    let (status, _) = send(
+        es(Method::POST, &format!("/_security/profile/{uid}/_data"))
+            .json(&json!({"data": {"wide": wide}})),
+    )
+    .await;
+    case.done(&format!("status {status}"));
+
+    // Fill the profile towards the size limit: 40 objects of 10 000 keys (~8 MiB stored).
+    let case = start("update data, 8 MiB of 400 000 keys");
+    let mut big = serde_json::Map::new();
+    for block in 0..40 {
+        let object: serde_json::Map<String, Value> = (0..MAX_OBJECT_KEYS)
+            .map(|i| (format!("k{block}_{i}"), json!("value-text")))
+            .collect();
+        big.insert(format!("block{block}"), Value::Object(object));
+    }
+    let (status, body) = send(
+        es(Method::POST, &format!("/_security/profile/{uid}/_data"))
+            .json(&json!({"data": {"big": big}})),
+    )
+    .await;
+    case.done(&format!("status {status} {}", body["error"]["type"]));
+
+    let patterns: Vec<String> = (0..1000).map(|i| format!("big.*k{i}_*9*")).collect();
+    let case = start("get: 1 000 patterns over the 400 000-key profile");
+    let mut grpc =
+        pb::user_profiles_client::UserProfilesClient::connect(format!("http://{grpc_addr}"))
+            .await
+            .unwrap();
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("elastic:{ELASTIC}"))
+    );
+    let with_auth = |message| {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", auth.parse().unwrap());
+        request
+    };
+    let reply = grpc
+        .get_profiles(with_auth(pb::GetProfilesRequest {
+            uids: vec![uid.clone()],
+            data: patterns.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    case.done(&format!("{} profile", reply.profiles.len()));
+
+    let case = start("get: 1 000 uids in one gRPC call");
+    let mut many: Vec<String> = uids.iter().take(1000).cloned().collect();
+    many.resize(1000, "u_missing".into());
+    let reply = grpc
+        .get_profiles(with_auth(pb::GetProfilesRequest {
+            uids: many,
+            data: vec![],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    case.done(&format!("{} profiles", reply.profiles.len()));
+
+    let name = vec!["hostile"; 170].join(" ");
+    let case = start(&format!(
+        "suggest: 170 words (1 020 clauses) x20, {profiles} profiles"
+    ));
+    for _ in 0..20 {
+        let (status, _) = send(
+            es(Method::POST, "/_security/profile/_suggest")
+                .json(&json!({"name": name, "data": patterns})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    case.done("per 20 requests");
+
+    let case = start("suggest: 20 000 words (refused)");
+    let (status, _) = send(
+        es(Method::POST, "/_security/profile/_suggest")
+            .json(&json!({"name": vec!["w"; 20_000].join(" ")})),
+    )
+    .await;
+    case.done(&format!("status {status}"));
+
+    let fields: Vec<String> = (0..40_000).map(|i| format!("\"f{i}\":{i}")).collect();
+    let wide_body = format!("{{{}}}", fields.join(","));
+    let case = start("activate: 40 000 top-level keys, authenticated (refused)");
+    let (status, _) = send(
+        es(Method::POST, "/_security/profile/_activate")
+            .header("content-type", "application/json")
+            .body(wide_body.clone()),
+    )
+    .await;
+    case.done(&format!("status {status}"));
+
+    let case = start("200 concurrent wrong passwords (no account needed)");
+    let flood = (0..200).map(|i| {
+        let request = http
+            .get(format!("{base}/_security/_authenticate"))
+            .basic_auth("user1", Some(format!("wrong-{i}")));
+        async move {
+            request
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    });
+    let statuses = futures::future::join_all(flood).await;
+    let rejected = statuses.iter().filter(|s| **s == 429).count();
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    case.done(&format!("{refused} x 401, {rejected} x 429"));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss, _) = memory();
+    println!("{:<62} rss {rss:.0} MiB", "  ... 5 s after the flood");
+
+    let case = start("40 unauthenticated connections announcing 10 MiB bodies");
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(http_addr).await.unwrap();
+        let head = "POST /_security/profile/_activate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10485759\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let _ = stream.write_all(&vec![b' '; 1 << 20]).await;
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    case.done("1 MiB sent on each, then stalled");
+    drop(held);
+}
