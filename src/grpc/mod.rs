@@ -66,15 +66,21 @@ async fn authenticate(
 /// the message, so an unauthenticated caller is refused without the server buffering its
 /// body. The caller travels to the handler in the request's extensions. Health and
 /// reflection stay open, as probes and grpcurl expect.
+/// It also bounds each call's time, message upload included: past `call_timeout` the caller
+/// gets DEADLINE_EXCEEDED.
 #[derive(Clone)]
 pub struct AuthenticateLayer {
     engine: Engine,
+    call_timeout: std::time::Duration,
 }
 
 impl AuthenticateLayer {
-    /// A layer authenticating against `engine`.
-    pub fn new(engine: Engine) -> Self {
-        Self { engine }
+    /// A layer authenticating against `engine`, each call bounded by `call_timeout`.
+    pub fn new(engine: Engine, call_timeout: std::time::Duration) -> Self {
+        Self {
+            engine,
+            call_timeout,
+        }
     }
 }
 
@@ -85,6 +91,7 @@ impl<S> tower::Layer<S> for AuthenticateLayer {
         Authenticate {
             inner,
             engine: self.engine.clone(),
+            call_timeout: self.call_timeout,
         }
     }
 }
@@ -94,6 +101,7 @@ impl<S> tower::Layer<S> for AuthenticateLayer {
 pub struct Authenticate<S> {
     inner: S,
     engine: Engine,
+    call_timeout: std::time::Duration,
 }
 
 /// The package whose services need an authenticated caller.
@@ -130,6 +138,7 @@ where
             return Box::pin(inner.call(request));
         }
         let engine = self.engine.clone();
+        let call_timeout = self.call_timeout;
         Box::pin(async move {
             let method = request.uri().path().to_owned();
             let authorization = request
@@ -140,15 +149,19 @@ where
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     // A panic in a handler answers INTERNAL instead of dropping the connection.
-                    AssertUnwindSafe(inner.call(request))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|_| {
-                            Ok(
-                                status(&Error::Internal("the request failed unexpectedly".into()))
-                                    .into_http(),
-                            )
-                        })
+                    let handled = AssertUnwindSafe(inner.call(request)).catch_unwind();
+                    match tokio::time::timeout(call_timeout, handled).await {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(_)) => Ok(status(&Error::Internal(
+                            "the request failed unexpectedly".into(),
+                        ))
+                        .into_http()),
+                        Err(_) => Ok(status(&Error::RequestTimeout(format!(
+                            "the call did not complete within [{}ms]",
+                            call_timeout.as_millis()
+                        )))
+                        .into_http()),
+                    }
                 }
                 Err(error) => Ok(status(&error).into_http()),
             }
