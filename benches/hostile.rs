@@ -257,6 +257,20 @@ async fn main() {
     }
     case.done("per 20 requests");
 
+    let long_words: Vec<String> = (0..170)
+        .map(|i| format!("{i}{}", "x".repeat(250)))
+        .collect();
+    let long_name = long_words.join(" ");
+    let case = start("suggest: 170 words of 253 characters (fuzzy), x5");
+    for _ in 0..5 {
+        let (status, _) = send(
+            es(Method::POST, "/_security/profile/_suggest").json(&json!({"name": long_name})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    case.done("per 5 requests");
+
     let case = start("suggest: 20 000 words (refused)");
     let (status, _) = send(
         es(Method::POST, "/_security/profile/_suggest")

@@ -76,12 +76,27 @@ fn search_error(error: impl std::fmt::Display) -> Error {
     Error::Internal(format!("suggest index failure: {error}"))
 }
 
-/// Lower-case word tokens: runs of letters, digits and `_`.
-pub fn words(text: &str) -> Vec<String> {
+/// Longest token, in characters; longer runs are split into pieces of this length, as
+/// Elasticsearch's standard tokenizer does (`max_token_length`). It also keeps each fuzzy
+/// query's automaton small, whatever a caller sends as one "word".
+pub const MAX_TOKEN_CHARS: usize = 255;
+
+/// The runs of letters, digits and `_` in `text`.
+fn runs(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+}
+
+/// Lower-case word tokens: runs of letters, digits and `_`, at most [`MAX_TOKEN_CHARS`] each.
+pub fn words(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for run in runs(text) {
+        let chars: Vec<char> = run.chars().collect();
+        for piece in chars.chunks(MAX_TOKEN_CHARS) {
+            tokens.push(piece.iter().collect::<String>().to_lowercase());
+        }
+    }
+    tokens
 }
 
 /// The query clauses each word of a suggest name becomes: a fuzzy and an exact clause on each
@@ -91,10 +106,9 @@ pub const CLAUSES_PER_WORD: usize = 6;
 /// How many query clauses a suggest `name` builds, counted without building them, so a name
 /// of many words is refused before it costs anything.
 pub fn clause_count(name: &str) -> usize {
-    let words = name
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .count();
+    let words: usize = runs(name)
+        .map(|run| run.chars().count().div_ceil(MAX_TOKEN_CHARS))
+        .sum();
     words.saturating_mul(CLAUSES_PER_WORD)
 }
 
@@ -409,6 +423,22 @@ impl SuggestIndex {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn long_runs_become_pieces_and_count_as_clauses() {
+        let long = "x".repeat(MAX_TOKEN_CHARS * 2 + 1);
+        assert_eq!(
+            words(&format!("Ab {long}")),
+            vec![
+                "ab".to_owned(),
+                "x".repeat(MAX_TOKEN_CHARS),
+                "x".repeat(MAX_TOKEN_CHARS),
+                "x".to_owned()
+            ]
+        );
+        assert_eq!(clause_count(&format!("Ab {long}")), 4 * CLAUSES_PER_WORD);
+        assert_eq!(clause_count(" ,;"), 0);
+    }
+
     use super::*;
     use serde_json::json;
 

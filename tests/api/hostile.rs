@@ -180,6 +180,20 @@ async fn suggest_names_with_too_many_words_are_refused_like_elasticsearch() {
         body["error"]["reason"],
         "Query rewrite failed: too many clauses"
     );
+    // One enormous "word" is split as Elasticsearch's tokenizer splits it (255 characters a
+    // token), so it is as many clauses as it is long.
+    let (status, body) = send_json(
+        app.es(Method::POST, "/_security/profile/_suggest")
+            .json(&json!({"name": "x".repeat(500_000)})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = send_json(
+        app.es(Method::POST, "/_security/profile/_suggest")
+            .json(&json!({"name": "x".repeat(255 * 170)})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let status = app
         .profiles_client()
         .suggest_profiles(as_elastic(pb::SuggestProfilesRequest {
