@@ -62,8 +62,12 @@ async fn data_nested_past_the_limit_is_refused_and_everything_at_the_limit_survi
     assert_eq!(get_data(&app, &uid).await.0, 200);
     assert_eq!(suggest_status(&app).await, 200);
 
-    // At the limit: body root (1) > data (2) > app (3) > ... innermost object at 100.
-    let deepest = json!({"data": {"app": nested_object(MAX_JSON_DEPTH - 3)}});
+    // At the limit: body root (1) > data (2) > app (3) > ... innermost object at 100; labels
+    // at their own (flattened-field) limit of 20 objects.
+    let deepest = json!({
+        "labels": {"app": nested_object(19)},
+        "data": {"app": nested_object(MAX_JSON_DEPTH - 3)}
+    });
     let (status, body) = send_json(update(deepest.clone())).await;
     assert_eq!(status, 200, "{body}");
     // Widest object allowed, on a second profile.
@@ -97,6 +101,7 @@ async fn data_nested_past_the_limit_is_refused_and_everything_at_the_limit_survi
     let (status, body) = get_data(&app, &uid).await;
     assert_eq!(status, 200);
     assert_eq!(body["profiles"][0]["data"], deepest["data"]);
+    assert_eq!(body["profiles"][0]["labels"], deepest["labels"]);
     let (status, body) = get_data(&app, &wide_uid).await;
     assert_eq!(status, 200);
     assert_eq!(body["profiles"][0]["data"]["app"], Value::Object(wide));
