@@ -263,10 +263,9 @@ async fn main() {
     let long_name = long_words.join(" ");
     let case = start("suggest: 170 words of 253 characters (fuzzy), x5");
     for _ in 0..5 {
-        let (status, _) = send(
-            es(Method::POST, "/_security/profile/_suggest").json(&json!({"name": long_name})),
-        )
-        .await;
+        let (status, _) =
+            send(es(Method::POST, "/_security/profile/_suggest").json(&json!({"name": long_name})))
+                .await;
         assert_eq!(status, 200);
     }
     case.done("per 5 requests");

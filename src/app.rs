@@ -3,13 +3,13 @@
 //! Shutdown order: the signal flips gRPC health to NOT_SERVING, both listeners stop accepting,
 //! in-flight requests drain (bounded by the grace period), then `run` returns.
 
-use crate::auth::hashing::HashingPool;
 use crate::auth::password::Secret;
 use crate::config::{Config, StoreKind};
 use crate::engine::{Engine, EngineSettings, SystemClock};
 use crate::grpc::GrpcApi;
 use crate::limits::RequestLimits;
 use crate::pb;
+use crate::pool::BoundedPool;
 use crate::store::postgres::PostgresStore;
 use crate::store::redb::RedbStore;
 use crate::store::Store;
@@ -130,10 +130,15 @@ pub async fn run_from_config(
                 max_clause_count: config.max_clause_count,
                 max_terms_count: config.max_terms_count,
                 hash_threads: match config.hash_threads {
-                    0 => HashingPool::default_threads(),
+                    0 => BoundedPool::half_the_cores(),
                     n => n,
                 },
                 hash_queue: config.hash_queue,
+                search_threads: match config.search_threads {
+                    0 => BoundedPool::cores(),
+                    n => n,
+                },
+                search_queue: config.search_queue,
             },
         },
         transport: TransportLimits {

@@ -109,6 +109,14 @@ pub struct Config {
     #[arg(long, env = "USERPROFILES_HASH_QUEUE", default_value_t = 100)]
     pub hash_queue: usize,
 
+    /// Threads running suggest queries at once (0: one per core).
+    #[arg(long, env = "USERPROFILES_SEARCH_THREADS", default_value_t = 0)]
+    pub search_threads: usize,
+
+    /// Suggest queries that may wait for a search thread; more are refused with 429.
+    #[arg(long, env = "USERPROFILES_SEARCH_QUEUE", default_value_t = 1_000)]
+    pub search_queue: usize,
+
     /// Most open connections per listener; further connections wait in the accept backlog.
     #[arg(long, env = "USERPROFILES_MAX_CONNECTIONS", default_value_t = 1_024)]
     pub max_connections: usize,

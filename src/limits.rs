@@ -39,6 +39,10 @@ pub struct RequestLimits {
     pub hash_threads: usize,
     /// Password hashes that may wait for a thread before more are refused with 429.
     pub hash_queue: usize,
+    /// Threads running suggest queries at once.
+    pub search_threads: usize,
+    /// Suggest queries that may wait for a thread before more are refused with 429.
+    pub search_queue: usize,
 }
 
 impl Default for RequestLimits {
@@ -48,8 +52,10 @@ impl Default for RequestLimits {
             max_data_patterns: 1_000,
             max_clause_count: 1_024,
             max_terms_count: 65_536,
-            hash_threads: crate::auth::hashing::HashingPool::default_threads(),
+            hash_threads: crate::pool::BoundedPool::half_the_cores(),
             hash_queue: 100,
+            search_threads: crate::pool::BoundedPool::cores(),
+            search_queue: 1_000,
         }
     }
 }

@@ -112,6 +112,22 @@ pub fn clause_count(name: &str) -> usize {
     words.saturating_mul(CLAUSES_PER_WORD)
 }
 
+/// How many distinct words of a suggest name are matched with typos forgiven.
+pub const MAX_FUZZY_WORDS: usize = 10;
+/// Longest word matched with typos forgiven; longer words match exactly.
+pub const MAX_FUZZY_WORD_CHARS: usize = 40;
+
+/// A name's words without repeats (a repeated word matches nothing more), the last one kept
+/// last since it is matched as a prefix.
+fn distinct_words(name: &str) -> Option<(String, Vec<String>)> {
+    let mut terms = words(name);
+    let last = terms.pop()?;
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(last.clone());
+    terms.retain(|t| seen.insert(t.clone()));
+    Some((last, terms))
+}
+
 /// Tokens of an email address, like Elasticsearch's profile `email` analyzer: the whole
 /// address, the local part, the domain, each run of letters and each run of digits.
 pub fn email_tokens(email: &str) -> Vec<String> {
@@ -313,18 +329,31 @@ impl SuggestIndex {
     }
 
     fn name_query(&self, name: &str) -> Option<Box<dyn Query>> {
-        let terms = words(name);
-        let (last, rest) = terms.split_last()?;
+        let (last, rest) = distinct_words(name)?;
         let f = self.fields;
         let fields = [f.username, f.full_name, f.email];
+        // Fuzziness is budgeted: each fuzzy term builds an automaton of about a thousand
+        // states plus sixty per character, a kilobyte each, for every field. Words past the
+        // budget still match exactly (and the last one as a prefix).
+        let fuzzy_allowed = |index: usize, term: &str| {
+            index < MAX_FUZZY_WORDS && term.chars().count() <= MAX_FUZZY_WORD_CHARS
+        };
+        let last_index = rest.len();
         let clauses_for = |field: Field, fuzzy: bool| -> Box<dyn Query> {
-            let distance = |t: &str| if fuzzy { auto_fuzziness(t) } else { 0 };
+            let distance = |index: usize, t: &str| {
+                if fuzzy && fuzzy_allowed(index, t) {
+                    auto_fuzziness(t)
+                } else {
+                    0
+                }
+            };
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = rest
                 .iter()
-                .map(|t| {
+                .enumerate()
+                .map(|(index, t)| {
                     let q: Box<dyn Query> = Box::new(FuzzyTermQuery::new(
                         Term::from_field_text(field, t),
-                        distance(t),
+                        distance(index, t),
                         true,
                     ));
                     (Occur::Should, q)
@@ -333,8 +362,8 @@ impl SuggestIndex {
             clauses.push((
                 Occur::Should,
                 Box::new(FuzzyTermQuery::new_prefix(
-                    Term::from_field_text(field, last),
-                    distance(last),
+                    Term::from_field_text(field, &last),
+                    distance(last_index, &last),
                     true,
                 )),
             ));
@@ -423,6 +452,14 @@ impl SuggestIndex {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn repeated_words_are_queried_once_with_the_last_kept_last() {
+        let (last, rest) = distinct_words("ann bob ann cy bob").unwrap();
+        assert_eq!(last, "bob");
+        assert_eq!(rest, ["ann", "cy"]);
+        assert!(distinct_words(" ,").is_none());
+    }
+
     #[test]
     fn long_runs_become_pieces_and_count_as_clauses() {
         let long = "x".repeat(MAX_TOKEN_CHARS * 2 + 1);

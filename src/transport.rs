@@ -10,6 +10,7 @@ use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,6 +21,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct Permitted {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    /// Set once the client has sent anything: a connection that never did can be dropped at
+    /// shutdown without cutting off a request.
+    used: Arc<AtomicBool>,
+}
+
+impl Permitted {
+    /// Whether the client has sent anything yet, readable after the stream moved away.
+    pub fn used(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.used)
+    }
 }
 
 impl AsyncRead for Permitted {
@@ -28,7 +39,12 @@ impl AsyncRead for Permitted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.used.store(true, Ordering::Relaxed);
+        }
+        polled
     }
 }
 
@@ -98,6 +114,7 @@ impl LimitedListener {
                     return Ok(Permitted {
                         stream,
                         _permit: permit,
+                        used: Arc::new(AtomicBool::new(false)),
                     });
                 }
                 // A connection that failed before it was accepted (reset, out of descriptors)
@@ -131,7 +148,8 @@ impl LimitedListener {
 }
 
 /// Serves the HTTP gateway on `listener` with the header-read timeout and connection cap,
-/// until `shutdown` resolves; then stops accepting and lets open connections finish.
+/// until `shutdown` resolves; then stops accepting, closes connections that never sent a
+/// request, and lets the others finish theirs.
 pub async fn serve_http(
     listener: LimitedListener,
     router: axum::Router,
@@ -141,11 +159,14 @@ pub async fn serve_http(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
+        // Runs from the moment a connection waits for a request, so a client that connects
+        // and sends nothing is closed too.
         .header_read_timeout(limits.header_read_timeout)
         // Room for the request line and headers at their limits (which the gateway checks
         // and answers as Elasticsearch does); anything larger hyper refuses on its own.
         .max_buf_size((limits.max_initial_line_bytes + limits.max_header_bytes + 4096).max(8192));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let connection = tokio::select! {
@@ -155,13 +176,26 @@ pub async fn serve_http(
         let Ok(connection) = connection else {
             continue;
         };
+        let used = connection.used();
         let service = TowerToHyperService::new(router.clone());
         let serving = graceful.watch(builder.serve_connection(TokioIo::new(connection), service));
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            // A client that hangs up or times out is not the server's error.
-            let _ = serving.await;
+            tokio::pin!(serving);
+            tokio::select! {
+                // A client that hangs up or times out is not the server's error.
+                _ = &mut serving => {}
+                // hyper's graceful shutdown waits for a first request on a connection that
+                // has not sent one; nothing is lost by closing it now.
+                _ = async { stopping.wait_for(|stop| *stop).await.is_ok() } => {
+                    if used.load(Ordering::Relaxed) {
+                        let _ = serving.await;
+                    }
+                }
+            }
         });
     }
     drop(listener);
+    let _ = stopping_tx.send(true);
     graceful.shutdown().await;
 }

@@ -1,16 +1,15 @@
 //! Who is calling: credential parsing, the native and reserved realms, and privileges.
 
 pub mod cache;
-pub mod hashing;
 pub mod password;
 pub mod privileges;
 
 use crate::engine::model::{JsonObject, PasswordHash, RealmRef, UserRecord};
 use crate::error::{Challenge, Error};
+use crate::pool::BoundedPool;
 use crate::store::Store;
 use base64::Engine as _;
 use cache::CredentialCache;
-use hashing::HashingPool;
 use password::{verify_password, Secret};
 use std::sync::Arc;
 
@@ -163,12 +162,12 @@ pub fn reserved_user_record(username: &str, stored: Option<UserRecord>) -> Optio
 pub struct PasswordRealms {
     store: Arc<dyn Store>,
     cache: CredentialCache,
-    hashing: HashingPool,
+    hashing: BoundedPool,
 }
 
 impl PasswordRealms {
     /// Realms over `store`, with the verified-credentials cache and the hashing pool.
-    pub fn new(store: Arc<dyn Store>, cache: CredentialCache, hashing: HashingPool) -> Self {
+    pub fn new(store: Arc<dyn Store>, cache: CredentialCache, hashing: BoundedPool) -> Self {
         Self {
             store,
             cache,
@@ -177,7 +176,7 @@ impl PasswordRealms {
     }
 
     /// The bounded pool every password hash runs on.
-    pub fn hashing(&self) -> &HashingPool {
+    pub fn hashing(&self) -> &BoundedPool {
         &self.hashing
     }
 

@@ -17,11 +17,11 @@ pub mod uid;
 pub mod users;
 
 use crate::auth::cache::CredentialCache;
-use crate::auth::hashing::HashingPool;
 use crate::auth::privileges::EffectiveRoles;
 use crate::auth::{AuthenticatedUser, Credentials, PasswordRealms};
 use crate::error::{Challenge, Error};
 use crate::limits::RequestLimits;
+use crate::pool::BoundedPool;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +84,7 @@ struct Inner {
     settings: EngineSettings,
     suggest_index: Arc<crate::search::SuggestIndex>,
     profile_locks: StripedLocks,
+    search_pool: BoundedPool,
 }
 
 /// Per-profile write turns: a fixed set of async mutexes, a profile taking the one its uid
@@ -140,18 +141,28 @@ impl Engine {
     ) -> Result<Self, Error> {
         let cache = CredentialCache::new(CREDENTIAL_CACHE_TTL, CREDENTIAL_CACHE_MAX_USERS);
         let suggest_index = Arc::new(crate::search::SuggestIndex::new()?);
+        let search_pool = BoundedPool::new(
+            "search",
+            settings.limits.search_threads,
+            settings.limits.search_queue,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 realms: PasswordRealms::new(
                     Arc::clone(&store),
                     cache,
-                    HashingPool::new(settings.limits.hash_threads, settings.limits.hash_queue),
+                    BoundedPool::new(
+                        "security-crypto",
+                        settings.limits.hash_threads,
+                        settings.limits.hash_queue,
+                    ),
                 ),
                 store,
                 clock,
                 settings,
                 suggest_index,
                 profile_locks: StripedLocks::new(PROFILE_LOCK_STRIPES),
+                search_pool,
             }),
         })
     }

@@ -148,9 +148,12 @@ impl Engine {
             hint_labels: hint.labels.and_then(|labels| labels.into_iter().next()),
         };
         let index = std::sync::Arc::clone(&self.inner.suggest_index);
-        let (uids, total) = tokio::task::spawn_blocking(move || index.search(&query))
-            .await
-            .map_err(|e| Error::Internal(format!("suggest task failed: {e}")))??;
+        // Fuzzy automata take megabytes each: queries run on the bounded search pool.
+        let (uids, total) = self
+            .inner
+            .search_pool
+            .run(move || index.search(&query))
+            .await??;
         let found = self.store().get_profiles(&uids).await?;
         // A hit whose document became unreadable since it was indexed is left out.
         let profiles = found

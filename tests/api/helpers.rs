@@ -125,7 +125,13 @@ async fn spawn_tuned_full(
         },
     ));
     let grpc = Channel::from_shared(format!("http://{grpc_addr}")).unwrap();
-    let grpc = connect(grpc).await;
+    let Some(grpc) = connect(grpc).await else {
+        // Say why: a server that stopped has its reason in the task's result.
+        if task.is_finished() {
+            panic!("the server stopped while starting: {:?}", task.await);
+        }
+        panic!("gRPC server did not come up");
+    };
     let app = TestApp {
         http: format!("http://{http_addr}"),
         grpc,
@@ -138,19 +144,20 @@ async fn spawn_tuned_full(
     app
 }
 
-async fn connect(endpoint: tonic::transport::Endpoint) -> Channel {
-    for _ in 0..100 {
+async fn connect(endpoint: tonic::transport::Endpoint) -> Option<Channel> {
+    // Generous: with the whole suite running on two cores a restart can take seconds.
+    for _ in 0..500 {
         if let Ok(channel) = endpoint.connect().await {
-            return channel;
+            return Some(channel);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("gRPC server did not come up");
+    None
 }
 
 impl TestApp {
     async fn wait_until_ready(&self) {
-        for _ in 0..200 {
+        for _ in 0..500 {
             let response = self
                 .es(Method::GET, "/_security/_authenticate")
                 .send()

@@ -223,6 +223,44 @@ async fn suggest_names_with_too_many_words_are_refused_like_elasticsearch() {
 }
 
 #[tokio::test]
+async fn a_suggest_flood_is_bounded_by_the_search_pool() {
+    let app = spawn_tuned(Arc::new(tempfile::tempdir().unwrap()), |options| {
+        options.settings.limits.search_threads = 1;
+        options.settings.limits.search_queue = 1;
+    })
+    .await;
+    activated(&app, "searched").await;
+    // Ten distinct long words: the most expensive query the budget admits.
+    let name: Vec<String> = (0..10).map(|i| format!("{i}{}", "y".repeat(39))).collect();
+    let name = name.join(" ");
+    let queries = (0..12).map(|_| {
+        let request = app
+            .es(Method::POST, "/_security/profile/_suggest")
+            .json(&json!({"name": name}));
+        async move { send_json(request).await }
+    });
+    let outcomes = futures::future::join_all(queries).await;
+    assert!(
+        outcomes.iter().all(|(s, _)| *s == 200 || *s == 429),
+        "{outcomes:?}"
+    );
+    let rejected: Vec<&Value> = outcomes
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, b)| b)
+        .collect();
+    assert!(
+        !rejected.is_empty(),
+        "one thread and one queue slot cannot hold 12 queries"
+    );
+    assert_eq!(
+        rejected[0]["error"]["type"],
+        "es_rejected_execution_exception"
+    );
+    assert_eq!(suggest_status(&app).await, 200);
+}
+
+#[tokio::test]
 async fn wide_bodies_are_refused_and_unauthenticated_ones_never_read() {
     let app = spawn_app().await;
     let fields: Vec<String> = (0..40_000).map(|i| format!("\"f{i}\":{i}")).collect();
@@ -490,6 +528,12 @@ async fn slow_and_oversized_requests_are_cut_off() {
         let answer = String::from_utf8_lossy(&buffer[..read]);
         assert!(read == 0 || answer.starts_with("HTTP/1.1 408"), "{answer}");
     }
+    // A connection that never sends a byte is closed as well.
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buffer))
+        .await
+        .expect("the server closes a connection that never sends anything");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
     // An authenticated body that stalls: 408.
     use base64::Engine as _;
     let credentials =

@@ -1,11 +1,13 @@
-//! The password-hashing pool: a fixed number of threads and a bounded queue in front of them.
+//! Bounded pools for expensive work: a fixed number of threads and a bounded queue in front
+//! of them, as Elasticsearch's fixed thread pools have.
 //!
-//! argon2id is deliberately slow and takes 19 MiB per hash, and a wrong password costs a hash
-//! whoever sends it. Unbounded, a flood of bad logins would take every core and gigabytes of
-//! memory. Here at most `threads` hashes run at once and at most `queue` wait; anything beyond
-//! is refused at once with Elasticsearch's `es_rejected_execution_exception` (429), as its
-//! `security-crypto` thread pool does. Dedicated threads (not tokio's blocking pool, which
-//! grows to hundreds of threads) also keep the allocator from holding one 19 MiB arena per
+//! Two kinds of work need one. Password hashing (`security-crypto`): argon2id is deliberately
+//! slow and takes 19 MiB per hash, and a wrong password costs a hash whoever sends it. Suggest
+//! queries (`search`): each fuzzy word builds automata of megabytes. Unbounded, a flood of
+//! either would take every core and gigabytes of memory. Here at most `threads` jobs run at
+//! once and at most `queue` wait; anything beyond is refused at once with Elasticsearch's
+//! `es_rejected_execution_exception` (429). Dedicated threads (not tokio's blocking pool,
+//! which grows to hundreds of threads) also keep the allocator from holding a large arena per
 //! thread after a flood.
 
 use crate::error::Error;
@@ -14,41 +16,48 @@ use std::sync::{Arc, Mutex};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// A cheap handle on the pool; the threads stop when the last handle is dropped.
+/// A cheap handle on a pool; its threads stop when the last handle is dropped.
 #[derive(Clone)]
-pub struct HashingPool {
+pub struct BoundedPool {
+    name: &'static str,
     jobs: SyncSender<Job>,
     threads: usize,
     queue: usize,
 }
 
-impl HashingPool {
-    /// Starts `threads` hashing threads (at least one) behind a queue of `queue` jobs.
-    pub fn new(threads: usize, queue: usize) -> Self {
+impl BoundedPool {
+    /// Starts `threads` threads (at least one) named after the pool, behind a queue of `queue`
+    /// jobs.
+    pub fn new(name: &'static str, threads: usize, queue: usize) -> Self {
         let threads = threads.max(1);
         let (jobs, receiver) = sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..threads {
             let receiver = Arc::clone(&receiver);
             let spawned = std::thread::Builder::new()
-                .name(format!("security-crypto-{index}"))
+                .name(format!("{name}-{index}"))
                 .spawn(move || work(&receiver));
             if let Err(error) = spawned {
-                tracing::error!(%error, "cannot start a password-hashing thread");
+                tracing::error!(%error, pool = name, "cannot start a pool thread");
             }
         }
         Self {
+            name,
             jobs,
             threads,
             queue,
         }
     }
 
-    /// The default size: half the cores (at least one), as Elasticsearch sizes its crypto pool,
-    /// with room for a burst of logins.
-    pub fn default_threads() -> usize {
+    /// Half the cores (at least one), as Elasticsearch sizes its crypto pool.
+    pub fn half_the_cores() -> usize {
+        Self::cores().div_ceil(2)
+    }
+
+    /// The number of cores (at least one).
+    pub fn cores() -> usize {
         std::thread::available_parallelism()
-            .map(|n| n.get().div_ceil(2))
+            .map(|n| n.get())
             .unwrap_or(1)
     }
 
@@ -65,10 +74,11 @@ impl HashingPool {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                metrics::counter!("userprofiles_password_hash_rejected_total").increment(1);
+                metrics::counter!("userprofiles_pool_rejected_total", "pool" => self.name)
+                    .increment(1);
                 return Err(Error::Rejected(format!(
-                    "rejected execution of password hashing on the [security-crypto] pool: [{}] threads busy and the queue capacity of [{}] is full",
-                    self.threads, self.queue
+                    "rejected execution on the [{}] pool: [{}] threads busy and the queue capacity of [{}] is full",
+                    self.name, self.threads, self.queue
                 )));
             }
             Err(TrySendError::Disconnected(_)) => {
@@ -79,7 +89,7 @@ impl HashingPool {
         }
         result
             .await
-            .map_err(|_| Error::Internal("a password-hashing job failed".into()))
+            .map_err(|_| Error::Internal(format!("a job on the [{}] pool failed", self.name)))
     }
 }
 
@@ -108,13 +118,13 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_and_return_their_results() {
-        let pool = HashingPool::new(2, 4);
+        let pool = BoundedPool::new("test", 2, 4);
         assert_eq!(pool.run(|| 6 * 7).await.unwrap(), 42);
     }
 
     #[tokio::test]
     async fn a_full_queue_is_refused_at_once_with_429() {
-        let pool = HashingPool::new(1, 1);
+        let pool = BoundedPool::new("test", 1, 1);
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let gate = Arc::new(Mutex::new(gate));
         let blocker = {
@@ -145,7 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_is_an_error_and_the_pool_survives() {
-        let pool = HashingPool::new(1, 1);
+        let pool = BoundedPool::new("test", 1, 1);
         let failed = pool.run(|| -> u8 { panic!("boom") }).await.unwrap_err();
         assert_eq!(failed.http_status(), 500);
         assert_eq!(pool.run(|| 5).await.unwrap(), 5);
