@@ -53,6 +53,8 @@ pub struct TransportLimits {
     pub max_initial_line_bytes: usize,
     /// Largest total size of request headers.
     pub max_header_bytes: usize,
+    /// Most request-body bytes being received or worked on at once (HTTP).
+    pub max_in_flight_body_bytes: usize,
 }
 
 impl Default for TransportLimits {
@@ -63,6 +65,7 @@ impl Default for TransportLimits {
             body_read_timeout: Duration::from_secs(30),
             max_initial_line_bytes: 4_096,
             max_header_bytes: 16 * 1024,
+            max_in_flight_body_bytes: 64 << 20,
         }
     }
 }
@@ -107,6 +110,12 @@ pub async fn run_from_config(
             config.http_addr
         ))
     })?;
+    if config.max_in_flight_body_bytes < config.max_body_bytes {
+        return Err(AppError::Startup(format!(
+            "--max-in-flight-body-bytes ({}) must be at least --max-body-bytes ({})",
+            config.max_in_flight_body_bytes, config.max_body_bytes
+        )));
+    }
     let database_url = match (config.store, config.database_url) {
         (StoreKind::Redb, _) => None,
         (StoreKind::Postgres, Some(url)) => Some(url),
@@ -147,6 +156,7 @@ pub async fn run_from_config(
             body_read_timeout: config.body_read_timeout,
             max_initial_line_bytes: config.max_initial_line_bytes,
             max_header_bytes: config.max_header_bytes,
+            max_in_flight_body_bytes: config.max_in_flight_body_bytes,
         },
         elastic_password: std::env::var("ELASTIC_PASSWORD")
             .ok()

@@ -144,6 +144,11 @@ pub struct Config {
     #[arg(long, env = "USERPROFILES_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 
+    /// Most request-body bytes in flight at once over HTTP, like Elasticsearch's
+    /// `in_flight_requests` breaker (429 beyond). At least `--max-body-bytes`.
+    #[arg(long, env = "USERPROFILES_MAX_IN_FLIGHT_BODY_BYTES", default_value_t = 64 << 20)]
+    pub max_in_flight_body_bytes: usize,
+
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "USERPROFILES_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,

@@ -122,6 +122,8 @@ pub enum Error {
     /// Work refused because its bounded pool and queue are full:
     /// `es_rejected_execution_exception`, 429 (RESOURCE_EXHAUSTED on gRPC).
     Rejected(String),
+    /// Too many request bytes in flight at once: `circuit_breaking_exception`, 429.
+    CircuitBreaking(String),
     /// The request line is longer than allowed: `too_long_http_line_exception`, 400.
     TooLongHttpLine(String),
     /// The request headers are larger than allowed: `too_long_http_header_exception`, 400.
@@ -163,6 +165,7 @@ impl Error {
             Error::DocumentMissing { .. } => "document_missing_exception",
             Error::VersionConflict { .. } => "version_conflict_engine_exception",
             Error::Rejected(_) => "es_rejected_execution_exception",
+            Error::CircuitBreaking(_) => "circuit_breaking_exception",
             Error::TooLongHttpLine(_) => "too_long_http_line_exception",
             Error::TooLongHttpHeader(_) => "too_long_http_header_exception",
             Error::RequestTimeout(_) => "timeout_exception",
@@ -187,7 +190,7 @@ impl Error {
             | Error::OAuth { .. } => 400,
             Error::RequestTimeout(_) => 408,
             Error::ContentTooLong { .. } => 413,
-            Error::Rejected(_) => 429,
+            Error::Rejected(_) | Error::CircuitBreaking(_) => 429,
             Error::Unauthenticated { .. } => 401,
             Error::Forbidden(_) => 403,
             Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::DocumentMissing { .. } => 404,
@@ -213,7 +216,9 @@ impl Error {
             | Error::TooLongHttpHeader(_)
             | Error::OAuth { .. } => Code::InvalidArgument,
             Error::RequestTimeout(_) => Code::DeadlineExceeded,
-            Error::ContentTooLong { .. } | Error::Rejected(_) => Code::ResourceExhausted,
+            Error::ContentTooLong { .. } | Error::Rejected(_) | Error::CircuitBreaking(_) => {
+                Code::ResourceExhausted
+            }
             Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::Forbidden(_) => Code::PermissionDenied,
             Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::DocumentMissing { .. } => {
@@ -248,6 +253,7 @@ impl Error {
             | Error::NoneFound(m)
             | Error::IllegalState(m)
             | Error::Rejected(m)
+            | Error::CircuitBreaking(m)
             | Error::TooLongHttpLine(m)
             | Error::TooLongHttpHeader(m)
             | Error::RequestTimeout(m)

@@ -6,8 +6,11 @@
 //! bodies (on the raw bytes, before any tree is built), on gRPC `Struct`s and in the engine on
 //! the document about to be stored.
 
+use crate::error::Error;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Deepest nesting of objects and arrays in any JSON body or stored document, counted from the
 /// outermost value (which is level 1). Jackson's `StreamReadConstraints` bound the same thing.
@@ -58,6 +61,93 @@ impl Default for RequestLimits {
             search_queue: 1_000,
         }
     }
+}
+
+/// Elasticsearch's `in_flight_requests` circuit breaker: the bytes of request bodies being
+/// received or worked on at once, across all callers. A body that would take the total past
+/// the limit is refused with 429 before it is read, so many large requests at once cannot
+/// take the memory a parsed body needs (a JSON tree is tens of times its text).
+pub struct InFlightBytes {
+    used: AtomicU64,
+    limit: u64,
+}
+
+/// Bytes held against [`InFlightBytes`] until dropped.
+pub struct InFlightReservation {
+    owner: Arc<InFlightBytes>,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for InFlightReservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlightReservation")
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+impl Drop for InFlightReservation {
+    fn drop(&mut self) {
+        self.owner.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+impl InFlightBytes {
+    /// A breaker allowing `limit` bytes in flight.
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(Self {
+            used: AtomicU64::new(0),
+            limit,
+        })
+    }
+
+    /// Holds `bytes` for the life of the returned reservation, or refuses with Elasticsearch's
+    /// `circuit_breaking_exception`.
+    pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<InFlightReservation, Error> {
+        let mut current = self.used.load(Ordering::Acquire);
+        loop {
+            let wanted = current.saturating_add(bytes);
+            if wanted > self.limit && bytes > 0 {
+                return Err(Error::CircuitBreaking(format!(
+                    "[in_flight_requests] Data too large, data for [<http_request>] would be [{wanted}/{}], which is larger than the limit of [{}/{}]",
+                    human_bytes(wanted),
+                    self.limit,
+                    human_bytes(self.limit)
+                )));
+            }
+            match self.used.compare_exchange_weak(
+                current,
+                wanted,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Ok(InFlightReservation {
+                        owner: Arc::clone(self),
+                        bytes,
+                    })
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// A byte count the way Elasticsearch's `ByteSizeValue` prints it (`10mb`, `1.5kb`).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("b", 1)];
+    for (unit, size) in UNITS {
+        if bytes >= size || size == 1 {
+            let value = bytes as f64 / size as f64;
+            let rounded = (value * 10.0).round() / 10.0;
+            return if rounded.fract() == 0.0 {
+                format!("{}{unit}", rounded as u64)
+            } else {
+                format!("{rounded:.1}{unit}")
+            };
+        }
+    }
+    format!("{bytes}b")
 }
 
 /// Which JSON limit an input broke.
@@ -239,6 +329,23 @@ mod tests {
             Err(JsonViolation::TooDeep { found: 101 })
         );
         assert_eq!(check_value(&json!({"a": 1}), MAX_JSON_DEPTH), Ok(()));
+    }
+
+    #[test]
+    fn the_in_flight_breaker_holds_bytes_until_released() {
+        let breaker = InFlightBytes::new(10 << 20);
+        let first = breaker.reserve(6 << 20).unwrap();
+        let refused = breaker.reserve(5 << 20).unwrap_err();
+        assert_eq!(refused.http_status(), 429);
+        assert_eq!(refused.es_type(), "circuit_breaking_exception");
+        assert_eq!(
+            refused.reason(),
+            "[in_flight_requests] Data too large, data for [<http_request>] would be [11534336/11mb], which is larger than the limit of [10485760/10mb]"
+        );
+        drop(first);
+        assert!(breaker.reserve(10 << 20).is_ok());
+        assert_eq!(human_bytes(1536), "1.5kb");
+        assert_eq!(human_bytes(12), "12b");
     }
 
     #[test]

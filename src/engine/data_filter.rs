@@ -25,16 +25,15 @@ pub struct DataFilter {
 const MAX_FILTER_NFA_BYTES: usize = 8 * 1024 * 1024;
 
 impl DataFilter {
-    /// Builds a filter from the requested keys; blank keys are ignored.
+    /// Builds a filter from the requested keys; blank keys are ignored. Linear: sorting and
+    /// compiling wait for [`DataFilter::compile`], after the count is checked.
     pub fn new<S: AsRef<str>>(keys: &[S]) -> Self {
-        let mut patterns: Vec<String> = keys
+        let patterns: Vec<String> = keys
             .iter()
             .map(|k| k.as_ref().trim())
             .filter(|k| !k.is_empty())
             .map(str::to_owned)
             .collect();
-        patterns.sort();
-        patterns.dedup();
         Self { patterns }
     }
 
@@ -48,7 +47,7 @@ impl DataFilter {
         self.patterns.is_empty()
     }
 
-    /// How many distinct patterns the filter has.
+    /// How many patterns were given (repeats included).
     pub fn len(&self) -> usize {
         self.patterns.len()
     }
@@ -64,7 +63,10 @@ impl DataFilter {
         if self.is_empty() {
             return Ok(CompiledFilter { dfa: None });
         }
-        let regexes: Vec<String> = self.patterns.iter().map(|p| glob_to_regex(p)).collect();
+        let mut patterns: Vec<&str> = self.patterns.iter().map(String::as_str).collect();
+        patterns.sort_unstable();
+        patterns.dedup();
+        let regexes: Vec<String> = patterns.iter().map(|p| glob_to_regex(p)).collect();
         let dfa = DFA::builder()
             .syntax(
                 syntax::Config::new()

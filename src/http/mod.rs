@@ -14,6 +14,7 @@ use crate::app::TransportLimits;
 use crate::auth::parse_authorization;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
+use crate::limits::InFlightBytes;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -199,6 +201,7 @@ pub struct Gateway {
     engine: Engine,
     max_body_bytes: usize,
     transport: TransportLimits,
+    in_flight: Arc<InFlightBytes>,
 }
 
 /// The gateway's router.
@@ -206,6 +209,7 @@ pub fn router(engine: Engine, max_body_bytes: usize, transport: TransportLimits)
     Router::new().fallback(dispatch).with_state(Gateway {
         engine,
         max_body_bytes,
+        in_flight: InFlightBytes::new(transport.max_in_flight_body_bytes as u64),
         transport,
     })
 }
@@ -564,6 +568,16 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
             };
             return error_response(&error, pretty, "application/json");
         }
+        // The body's bytes count against the in-flight breaker from before it is read until
+        // the response is built. A body of unknown length reserves the most it may be.
+        let announced = match axum::body::HttpBody::size_hint(&body).exact() {
+            Some(exact) => exact,
+            None => gateway.max_body_bytes as u64,
+        };
+        let _in_flight = match gateway.in_flight.reserve(announced) {
+            Ok(reservation) => reservation,
+            Err(error) => return error_response(&error, pretty, "application/json"),
+        };
         let reading = axum::body::to_bytes(body, gateway.max_body_bytes);
         let read = match tokio::time::timeout(gateway.transport.body_read_timeout, reading).await {
             Ok(read) => read,

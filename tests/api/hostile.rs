@@ -695,3 +695,59 @@ async fn grpc_get_profiles_caps_the_uids_per_call() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert_eq!(error_type(&status), "action_request_validation_exception");
 }
+
+#[tokio::test]
+async fn bodies_in_flight_are_bounded_like_elasticsearchs_breaker() {
+    use base64::Engine as _;
+    let app = spawn_tuned(Arc::new(tempfile::tempdir().unwrap()), |options| {
+        options.max_body_bytes = 1 << 20;
+        options.transport.max_in_flight_body_bytes = 1 << 20;
+    })
+    .await;
+    let addr = app.http.trim_start_matches("http://").to_owned();
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("elastic:{ELASTIC_PASSWORD}"));
+    // One caller announces 600 000 bytes and sends them slowly: they are held meanwhile.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(format!(
+        "POST /_security/profile/_activate HTTP/1.1\r\nhost: x\r\nauthorization: Basic {credentials}\r\ncontent-type: application/json\r\ncontent-length: 600000\r\n\r\n{{"
+    ).as_bytes())
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = format!("{{\"grant_type\":\"{}\"}}", "x".repeat(599_980));
+    let (status, error) = send_json(
+        app.es(Method::POST, "/_security/profile/_activate")
+            .header("content-type", "application/json")
+            .body(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 429, "{error}");
+    assert_eq!(error["error"]["type"], "circuit_breaking_exception");
+    assert!(error["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("[in_flight_requests] Data too large"));
+    // Small requests still pass, and once the slow caller is gone, so does the large one.
+    let (status, _) = send_json(app.es(Method::GET, "/_security/_authenticate")).await;
+    assert_eq!(status, 200);
+    drop(slow);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = send_json(
+            app.es(Method::POST, "/_security/profile/_activate")
+                .header("content-type", "application/json")
+                .body(body.clone()),
+        )
+        .await
+        .0;
+        if status != 429 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status, 400,
+        "the reservation is released with the connection"
+    );
+}
