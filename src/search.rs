@@ -351,11 +351,12 @@ impl SuggestIndex {
                 .iter()
                 .enumerate()
                 .map(|(index, t)| {
-                    let q: Box<dyn Query> = Box::new(FuzzyTermQuery::new(
-                        Term::from_field_text(field, t),
-                        distance(index, t),
-                        true,
-                    ));
+                    let term = Term::from_field_text(field, t);
+                    // An exact word needs no automaton (one would cost a kilobyte a character).
+                    let q: Box<dyn Query> = match distance(index, t) {
+                        0 => Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                        edits => Box::new(FuzzyTermQuery::new(term, edits, true)),
+                    };
                     (Occur::Should, q)
                 })
                 .collect();
