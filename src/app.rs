@@ -288,7 +288,8 @@ pub async fn run(
         )
         .add_service(pb::tokens_server::TokensServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(
-            LimitedListener::new(grpc, transport.max_connections).into_stream(),
+            LimitedListener::new(grpc, transport.max_connections)
+                .into_stream(transport.header_read_timeout),
             stopped(stop_rx.clone()),
         );
     let http_server = crate::transport::serve_http(

@@ -79,7 +79,8 @@ pub struct Config {
     #[arg(long, env = "USERPROFILES_PROFILE_MAX_SIZE_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub profile_max_size_bytes: usize,
 
-    /// Most profile uids one get-profiles call may name (400 beyond).
+    /// Most profile uids one get-profiles call, or names one get-users / get-roles call, may
+    /// name (400 beyond).
     #[arg(
         long,
         env = "USERPROFILES_MAX_UIDS_PER_REQUEST",

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+    AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, Value as _, FAST, STORED, STRING};
 use tantivy::{
@@ -205,17 +205,11 @@ fn auto_fuzziness(term: &str) -> u8 {
 
 /// Matches documents holding any of `values` in `field`, all scoring `score`.
 fn any_term(field: Field, values: impl Iterator<Item = String>, score: Score) -> Box<dyn Query> {
-    let clauses: Vec<(Occur, Box<dyn Query>)> = values
-        .map(|value| {
-            let term: Box<dyn Query> = Box::new(TermQuery::new(
-                Term::from_field_text(field, &value),
-                IndexRecordOption::Basic,
-            ));
-            (Occur::Should, term)
-        })
-        .collect();
+    // One term-set automaton rather than a clause per value: hints may carry tens of
+    // thousands of values.
+    let terms = values.map(|value| Term::from_field_text(field, &value));
     Box::new(ConstScoreQuery::new(
-        Box::new(BooleanQuery::new(clauses)),
+        Box::new(TermSetQuery::new(terms)),
         score,
     ))
 }

@@ -128,19 +128,43 @@ impl LimitedListener {
         }
     }
 
-    /// The connections as a stream, for tonic. The accepting task ends (and the listening
-    /// socket closes) as soon as the server drops the stream.
-    pub fn into_stream(self) -> tokio_stream::wrappers::ReceiverStream<io::Result<Permitted>> {
-        let (connections, stream) = tokio::sync::mpsc::channel(1);
+    /// The connections as a stream, for tonic. A connection reaches tonic only once its client
+    /// has sent something; one that stays silent for `first_byte_timeout` is closed (HTTP/2
+    /// servers otherwise wait for the preface indefinitely, each silent client holding a
+    /// permit). The accepting task ends, and the listening socket closes, as soon as the server
+    /// drops the stream.
+    pub fn into_stream(
+        self,
+        first_byte_timeout: std::time::Duration,
+    ) -> tokio_stream::wrappers::ReceiverStream<io::Result<Permitted>> {
+        let (connections, stream) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             loop {
                 let next = tokio::select! {
                     () = connections.closed() => return,
                     next = self.accept() => next,
                 };
-                if connections.send(next).await.is_err() {
-                    return;
-                }
+                let connections = connections.clone();
+                tokio::spawn(async move {
+                    let next = match next {
+                        Ok(connection) => {
+                            // `peek` (not `readable`, which may wake spuriously) waits for
+                            // a real first byte and leaves it for the server to read.
+                            let mut first = [0u8; 1];
+                            let spoke = tokio::time::timeout(
+                                first_byte_timeout,
+                                connection.stream.peek(&mut first),
+                            )
+                            .await;
+                            if !matches!(spoke, Ok(Ok(1))) {
+                                return;
+                            }
+                            Ok(connection)
+                        }
+                        Err(error) => Err(error),
+                    };
+                    let _ = connections.send(next).await;
+                });
             }
         });
         tokio_stream::wrappers::ReceiverStream::new(stream)

@@ -63,9 +63,18 @@ fn is_bcrypt(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
 }
 
-/// bcrypt hashes are 60 ASCII characters: `$2a$NN$` (cost 4 to 31) and 53 characters of salt
-/// and digest in bcrypt's base64 alphabet. Checked byte by byte, so no input can make a slice
-/// land inside a multi-byte character.
+/// The most expensive imported hashes accepted. Every login, right or wrong, pays the stored
+/// hash's cost, so an imported hash must not let one login take minutes or gigabytes:
+/// bcrypt costs 4 to 14 as Elasticsearch's `bcrypt4`..`bcrypt14` hashers, argon2 up to 64 MiB,
+/// 10 passes and 8 lanes (this service's own hashes use 19 MiB, 2 passes, 1 lane).
+const MAX_BCRYPT_COST: u8 = 14;
+const MAX_ARGON2_MEMORY_KIB: u32 = 64 * 1024;
+const MAX_ARGON2_ITERATIONS: u32 = 10;
+const MAX_ARGON2_LANES: u32 = 8;
+
+/// bcrypt hashes are 60 ASCII characters: `$2a$NN$` (cost 4 to 14 here) and 53 characters of
+/// salt and digest in bcrypt's base64 alphabet. Checked byte by byte, so no input can make a
+/// slice land inside a multi-byte character.
 fn is_well_formed_bcrypt(hash: &str) -> bool {
     let bytes = hash.as_bytes();
     let in_alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'/';
@@ -73,7 +82,7 @@ fn is_well_formed_bcrypt(hash: &str) -> bool {
         && bytes[4].is_ascii_digit()
         && bytes[5].is_ascii_digit()
         && bytes[6] == b'$'
-        && (4..=31).contains(&((bytes[4] - b'0') * 10 + (bytes[5] - b'0')))
+        && (4..=MAX_BCRYPT_COST).contains(&((bytes[4] - b'0') * 10 + (bytes[5] - b'0')))
         && bytes[7..].iter().all(in_alphabet)
 }
 
@@ -85,7 +94,14 @@ pub fn parse_imported_hash(hash: &str) -> Option<PasswordHash> {
     let valid = if is_bcrypt(hash) {
         is_well_formed_bcrypt(hash)
     } else {
-        ParsedHash::new(hash).is_ok_and(|parsed| parsed.algorithm.as_str().starts_with("argon2"))
+        ParsedHash::new(hash).is_ok_and(|parsed| {
+            parsed.algorithm.as_str().starts_with("argon2")
+                && argon2::Params::try_from(&parsed).is_ok_and(|params| {
+                    params.m_cost() <= MAX_ARGON2_MEMORY_KIB
+                        && params.t_cost() <= MAX_ARGON2_ITERATIONS
+                        && params.p_cost() <= MAX_ARGON2_LANES
+                })
+        })
     };
     valid.then(|| PasswordHash(hash.to_owned()))
 }
@@ -120,6 +136,15 @@ mod tests {
         assert!(parse_imported_hash(&format!("$2a$1\u{e9}{}", "x".repeat(53))).is_none());
         assert!(parse_imported_hash(&format!("$2a$10${}", "\u{e9}".repeat(26))).is_none());
         assert!(parse_imported_hash(&format!("$2a$99${}", "x".repeat(53))).is_none());
+        // Costs that would make every login take minutes or gigabytes.
+        assert!(parse_imported_hash(&format!("$2a$15${}", "x".repeat(53))).is_none());
+        assert!(parse_imported_hash(&format!("$2a$14${}", "x".repeat(53))).is_some());
+        let salt = "c29tZXNhbHRzb21lc2FsdA";
+        let digest = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY";
+        let argon = |params: &str| format!("$argon2id$v=19${params}${salt}${digest}");
+        assert!(parse_imported_hash(&argon("m=19456,t=2,p=1")).is_some());
+        assert!(parse_imported_hash(&argon("m=4194304,t=2,p=1")).is_none());
+        assert!(parse_imported_hash(&argon("m=19456,t=1000,p=1")).is_none());
         assert!(parse_imported_hash(&format!("$2a$10${}!", "x".repeat(52))).is_none());
         assert!(parse_imported_hash("{PBKDF2}10000$abc$def").is_none());
     }

@@ -219,6 +219,19 @@ impl Engine {
         Ok(EffectiveRoles::from_roles(names, definitions))
     }
 
+    /// Refuses a call naming more than the per-request maximum of uids, users or roles: each
+    /// is a store read.
+    fn check_name_count(&self, field: &'static str, what: &str, count: usize) -> Result<(), Error> {
+        let max = self.limits().max_uids;
+        if count > max {
+            return Err(Error::validation(
+                field,
+                format!("too many {what} [{count}], at most [{max}] may be requested at once"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses `action` unless the caller's roles allow it.
     fn authorize(&self, caller: &Caller, action: &str) -> Result<(), Error> {
         if caller.roles.allows(action) {

@@ -301,16 +301,7 @@ impl Engine {
         filter: &DataFilter,
     ) -> Result<GetProfilesResult, Error> {
         validate_uids(uids)?;
-        if uids.len() > self.limits().max_uids {
-            return Err(Error::validation(
-                "uids",
-                format!(
-                    "too many profile UIDs [{}], at most [{}] may be requested at once",
-                    uids.len(),
-                    self.limits().max_uids
-                ),
-            ));
-        }
+        self.check_name_count("uids", "profile UIDs", uids.len())?;
         let filter = filter.compile(self.limits().max_data_patterns)?;
         self.authorize(caller, action::PROFILE_GET)?;
         let mut result = GetProfilesResult {

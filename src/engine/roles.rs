@@ -69,6 +69,7 @@ impl Engine {
         caller: &Caller,
         names: &[String],
     ) -> Result<Vec<RoleRecord>, Error> {
+        self.check_name_count("names", "role names", names.len())?;
         self.authorize(caller, action::ROLE_GET)?;
         if names.is_empty() {
             let mut roles: Vec<RoleRecord> = BUILTIN_ROLE_NAMES

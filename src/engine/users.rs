@@ -186,6 +186,7 @@ impl Engine {
         names: &[String],
         with_profile_uid: bool,
     ) -> Result<Vec<UserView>, Error> {
+        self.check_name_count("usernames", "usernames", names.len())?;
         self.authorize(caller, action::USER_GET)?;
         let mut users = Vec::new();
         if names.is_empty() {

@@ -24,6 +24,8 @@ pub const JACKNICH_UID: &str = "u_79HkWkwmnBH5gqFKwoxggWPjEBOur1zLPXQPEl1VBW0_0"
 /// A running server.
 pub struct TestApp {
     pub http: String,
+    /// `host:port` of the gRPC listener.
+    pub grpc_addr: String,
     pub grpc: Channel,
     pub client: reqwest::Client,
     pub data_dir: Arc<tempfile::TempDir>,
@@ -134,6 +136,7 @@ async fn spawn_tuned_full(
     };
     let app = TestApp {
         http: format!("http://{http_addr}"),
+        grpc_addr: grpc_addr.to_string(),
         grpc,
         client: reqwest::Client::new(),
         data_dir,

@@ -534,6 +534,13 @@ async fn slow_and_oversized_requests_are_cut_off() {
         .await
         .expect("the server closes a connection that never sends anything");
     assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    // The same on the gRPC listener: a client that never sends its HTTP/2 preface.
+    let grpc_addr = app.grpc_addr.clone();
+    let mut silent = TcpStream::connect(&grpc_addr).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buffer))
+        .await
+        .expect("the gRPC listener closes a connection that never sends anything");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
     // An authenticated body that stalls: 408.
     use base64::Engine as _;
     let credentials =
@@ -750,4 +757,25 @@ async fn bodies_in_flight_are_bounded_like_elasticsearchs_breaker() {
         status, 400,
         "the reservation is released with the connection"
     );
+}
+
+#[tokio::test]
+async fn grpc_get_users_and_roles_cap_the_names_per_call() {
+    let app = spawn_app().await;
+    let names: Vec<String> = (0..1_001).map(|i| format!("name{i}")).collect();
+    let status = app
+        .users_client()
+        .get_users(as_elastic(pb::GetUsersRequest {
+            usernames: names.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let status = app
+        .roles_client()
+        .get_roles(as_elastic(pb::GetRolesRequest { names }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
 }
