@@ -264,6 +264,30 @@ async fn main() {
         .into_inner();
     case.done(&format!("{} profile", reply.profiles.len()));
 
+    // Star-heavy patterns make the most DFA states; 64 bytes each is the text budget.
+    let starry: Vec<String> = (0..1000)
+        .map(|i| {
+            format!(
+                "*{}*",
+                (0..15)
+                    .map(|j| format!("{}", (i + j) % 10))
+                    .collect::<Vec<_>>()
+                    .join("*")
+            )
+        })
+        .map(|p| p.chars().take(64).collect())
+        .collect();
+    let case = start("get: 1 000 star-heavy patterns (64 KiB) over 400 000 keys");
+    let reply = grpc
+        .get_profiles(with_auth(pb::GetProfilesRequest {
+            uids: vec![uid.clone()],
+            data: starry,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    case.done(&format!("{} profile", reply.profiles.len()));
+
     let case = start("get: 1 000 uids in one gRPC call");
     let mut many: Vec<String> = uids.iter().take(1000).cloned().collect();
     many.resize(1000, "u_missing".into());

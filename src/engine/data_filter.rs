@@ -24,6 +24,11 @@ pub struct DataFilter {
 /// The largest automaton a filter may compile to (bytes of NFA), whatever its pattern count.
 const MAX_FILTER_NFA_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most pattern text one filter may hold. Building a DFA state costs time in proportion to the
+/// automaton, so this bounds the cost of each new state the walk meets (an HTTP request line
+/// holds at most 4 KiB anyway; gRPC lists could otherwise carry megabytes).
+pub const MAX_FILTER_PATTERN_BYTES: usize = 64 * 1024;
+
 impl DataFilter {
     /// Builds a filter from the requested keys; blank keys are ignored. Linear: sorting and
     /// compiling wait for [`DataFilter::compile`], after the count is checked.
@@ -62,6 +67,12 @@ impl DataFilter {
         }
         if self.is_empty() {
             return Ok(CompiledFilter { dfa: None });
+        }
+        let total: usize = self.patterns.iter().map(String::len).sum();
+        if total > MAX_FILTER_PATTERN_BYTES {
+            return Err(Error::IllegalArgument(format!(
+                "the requested data keys take [{total}] bytes, more than the maximum of [{MAX_FILTER_PATTERN_BYTES}]"
+            )));
         }
         let mut patterns: Vec<&str> = self.patterns.iter().map(String::as_str).collect();
         patterns.sort_unstable();
