@@ -9,11 +9,12 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use userprofiles::app::{self, Options, TransportLimits};
+use userprofiles::app::{self, Options};
 use userprofiles::auth::password::Secret;
 use userprofiles::engine::EngineSettings;
 use userprofiles::limits::{MAX_JSON_DEPTH, MAX_OBJECT_KEYS};
 use userprofiles::pb;
+use userprofiles::transport::TransportLimits;
 
 const ELASTIC: &str = "bench-elastic-password";
 const PASSWORD: &str = "l0ng-r4nd0m-p@ssw0rd";

@@ -83,7 +83,7 @@ async fn main() {
         shutdown_grace: Duration::from_secs(5),
         elastic_password: Some(Secret::new(ELASTIC)),
         settings: EngineSettings::default(),
-        transport: app::TransportLimits::default(),
+        transport: userprofiles::transport::TransportLimits::default(),
     };
     tokio::spawn(app::run(
         options,

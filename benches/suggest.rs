@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use userprofiles::auth::privileges::{builtin_role, EffectiveRoles};
 use userprofiles::auth::{AuthenticatedUser, AuthenticationType};
 use userprofiles::engine::data_filter::DataFilter;
-use userprofiles::engine::model::{ProfileUser, RealmRef};
 use userprofiles::engine::profile_data::UpdateDataRequest;
 use userprofiles::engine::suggest::SuggestRequest;
 use userprofiles::engine::{Caller, Engine, SystemClock};
+use userprofiles::model::{ProfileUser, RealmRef};
 use userprofiles::store::redb::RedbStore;
 
 const FIRST: &[&str] = &[

@@ -13,7 +13,7 @@ use crate::pool::BoundedPool;
 use crate::store::postgres::PostgresStore;
 use crate::store::redb::RedbStore;
 use crate::store::Store;
-use crate::transport::LimitedListener;
+use crate::transport::{LimitedListener, TransportLimits};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,36 +38,6 @@ pub struct Options {
     pub settings: EngineSettings,
     /// Bounds on connections and on how long clients may take.
     pub transport: TransportLimits,
-}
-
-/// Bounds the listeners enforce before a request reaches the engine.
-#[derive(Debug, Clone)]
-pub struct TransportLimits {
-    /// Most open connections per listener.
-    pub max_connections: usize,
-    /// Time allowed to send request headers.
-    pub header_read_timeout: Duration,
-    /// Time allowed to send a request body (HTTP) or to complete a call (gRPC).
-    pub body_read_timeout: Duration,
-    /// Longest HTTP request line.
-    pub max_initial_line_bytes: usize,
-    /// Largest total size of request headers.
-    pub max_header_bytes: usize,
-    /// Most request-body bytes being received or worked on at once (HTTP).
-    pub max_in_flight_body_bytes: usize,
-}
-
-impl Default for TransportLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1_024,
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            max_initial_line_bytes: 4_096,
-            max_header_bytes: 16 * 1024,
-            max_in_flight_body_bytes: 64 << 20,
-        }
-    }
 }
 
 /// Concurrent gRPC calls one connection may carry.

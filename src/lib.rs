@@ -10,6 +10,7 @@ pub mod error; // the one error type and its mapping to HTTP status and gRPC cod
 pub mod grpc; // tonic adapters over the engine
 pub mod http; // the Elasticsearch JSON gateway over the engine
 pub mod limits; // the bounds every input is held to (JSON shape, counts); shared by all layers
+pub mod model; // plain data shared by every layer: profiles, users, roles, tokens as stored
 pub mod pool; // bounded thread pools (password hashing, suggest) that refuse with 429 when full
 #[cfg(test)]
 mod proptest_json; // strategies for property tests over JSON

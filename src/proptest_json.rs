@@ -1,7 +1,7 @@
 //! Strategies for property tests over JSON: arbitrary values and objects, bounded in depth and
 //! width so a case stays small.
 
-use crate::engine::model::JsonObject;
+use crate::model::JsonObject;
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -7,8 +7,8 @@
 //! (so a write is visible to the next suggest), and polled in the background so changes made by
 //! other replicas on a shared store appear within a second.
 
-use crate::engine::model::{JsonObject, ProfileDoc};
 use crate::error::Error;
+use crate::model::{JsonObject, ProfileDoc};
 use crate::store::{ProfileChange, Store};
 use serde_json::Value;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -4,7 +4,6 @@
 //! A connection takes a permit before it is accepted and gives it back when it closes; at the
 //! cap, new connections wait in the kernel's accept backlog instead of costing memory here.
 
-use crate::app::TransportLimits;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
@@ -13,9 +12,40 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Bounds the listeners enforce before a request reaches the engine.
+#[derive(Debug, Clone)]
+pub struct TransportLimits {
+    /// Most open connections per listener.
+    pub max_connections: usize,
+    /// Time allowed to send request headers.
+    pub header_read_timeout: Duration,
+    /// Time allowed to send a request body (HTTP) or to complete a call (gRPC).
+    pub body_read_timeout: Duration,
+    /// Longest HTTP request line.
+    pub max_initial_line_bytes: usize,
+    /// Largest total size of request headers.
+    pub max_header_bytes: usize,
+    /// Most request-body bytes being received or worked on at once (HTTP).
+    pub max_in_flight_body_bytes: usize,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1_024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_initial_line_bytes: 4_096,
+            max_header_bytes: 16 * 1024,
+            max_in_flight_body_bytes: 64 << 20,
+        }
+    }
+}
 
 /// A connection holding one of its listener's permits until it is dropped.
 pub struct Permitted {

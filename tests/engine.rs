@@ -7,9 +7,9 @@ use std::sync::Arc;
 use userprofiles::auth::privileges::{builtin_role, EffectiveRoles};
 use userprofiles::auth::{AuthenticatedUser, AuthenticationType};
 use userprofiles::engine::data_filter::DataFilter;
-use userprofiles::engine::model::{ProfileUser, RealmRef};
 use userprofiles::engine::{Caller, Clock, Engine};
 use userprofiles::error::Error;
+use userprofiles::model::{ProfileUser, RealmRef};
 use userprofiles::store::redb::RedbStore;
 use userprofiles::store::{Store, UpdateProfile};
 
@@ -47,11 +47,7 @@ impl Fixture {
     }
 
     /// Writes labels, data or the enabled flag straight into the stored profile.
-    async fn edit(
-        &self,
-        uid: &str,
-        edit: impl FnOnce(&mut userprofiles::engine::model::ProfileDoc),
-    ) {
+    async fn edit(&self, uid: &str, edit: impl FnOnce(&mut userprofiles::model::ProfileDoc)) {
         let current = self.store.get_profile(uid).await.unwrap().unwrap();
         let mut doc = current.doc.clone();
         edit(&mut doc);

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use std::sync::Arc;
-use userprofiles::engine::model::{
+use userprofiles::model::{
     ProfileDoc, ProfileUser, RealmRef, RoleRecord, TokenRecord, TokenSubject, UserRecord, Versioned,
 };
 use userprofiles::store::postgres::PostgresStore;

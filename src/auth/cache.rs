@@ -7,7 +7,7 @@
 //! authenticated from the cache.
 
 use crate::auth::password::Secret;
-use crate::engine::model::PasswordHash;
+use crate::model::PasswordHash;
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use std::time::Duration;

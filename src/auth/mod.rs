@@ -4,8 +4,8 @@ pub mod cache;
 pub mod password;
 pub mod privileges;
 
-use crate::engine::model::{JsonObject, PasswordHash, RealmRef, UserRecord};
 use crate::error::{Challenge, Error};
+use crate::model::{JsonObject, PasswordHash, RealmRef, UserRecord};
 use crate::pool::BoundedPool;
 use crate::store::Store;
 use base64::Engine as _;

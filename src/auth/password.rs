@@ -1,7 +1,7 @@
 //! Password hashing: argon2id for everything we hash; bcrypt accepted for imported hashes
 //! (Elasticsearch's default format), so users can be migrated with `password_hash`.
 
-use crate::engine::model::PasswordHash;
+use crate::model::PasswordHash;
 use argon2::password_hash::{
     PasswordHash as ParsedHash, PasswordHasher, PasswordVerifier, SaltString,
 };

@@ -1,7 +1,7 @@
 //! Authorization as Elasticsearch does it: roles hold cluster privileges, a privilege is a set of
 //! action-name patterns, and an action is allowed when any of the caller's privileges matches it.
 
-use crate::engine::model::RoleRecord;
+use crate::model::RoleRecord;
 use wildmatch::WildMatch;
 
 /// Transport action names, which privileges are matched against.

@@ -5,8 +5,8 @@
 //! object whose path could still lead to a match is descended into and kept only if something
 //! inside it matched.
 
-use super::model::JsonObject;
 use crate::error::Error;
+use crate::model::JsonObject;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::hybrid::LazyStateID;
 use regex_automata::nfa::thompson;

@@ -7,7 +7,6 @@
 //! the work is done.
 
 pub mod data_filter;
-pub mod model;
 pub mod profile_data;
 pub mod profiles;
 pub mod roles;

@@ -1,11 +1,11 @@
 //! Update profile data and enable/disable profile: SPEC §7, §10, §11.
 
-use super::model::{JsonObject, ProfileDoc};
 use super::profiles::Profile;
 use super::{Caller, Engine};
 use crate::auth::privileges::action;
 use crate::error::{Error, Violation};
 use crate::limits::{check_value, JsonViolation, MAX_OBJECT_KEYS};
+use crate::model::{JsonObject, ProfileDoc};
 use crate::store::UpdateProfile;
 use serde_json::Value;
 

@@ -1,12 +1,12 @@
 //! Activate and get: SPEC §4, §5, §9 and §11.
 
 use super::data_filter::{CompiledFilter, DataFilter};
-use super::model::{JsonObject, ProfileDoc, ProfileUser, Versioned};
 use super::uid::{self, MAX_DIFFERENTIATOR};
 use super::{Caller, Engine};
 use crate::auth::password::Secret;
 use crate::auth::privileges::action;
 use crate::error::{Challenge, Error, Violation};
+use crate::model::{JsonObject, ProfileDoc, ProfileUser, Versioned};
 use crate::store::{CreateProfile, StoreError, UpdateProfile, UNREADABLE_REASON};
 use std::collections::BTreeMap;
 

@@ -1,12 +1,12 @@
 //! Roles: SPEC-security §3. Built-in roles are fixed; native roles live in the store.
 
-use super::model::RoleRecord;
 use super::users::{invalid_name_message, valid_name};
 use super::{Caller, Engine};
 use crate::auth::privileges::{
     action, builtin_role, is_action_pattern, BUILTIN_ROLE_NAMES, CLUSTER_PRIVILEGE_NAMES,
 };
 use crate::error::{Error, Violation};
+use crate::model::RoleRecord;
 use crate::store::{Store, StoreError};
 
 /// Finds a role: built-in first, then the store.

@@ -2,12 +2,12 @@
 //! expiring access tokens, single-use refresh tokens with Elasticsearch's ±30 s reuse window,
 //! and invalidation by token, refresh token, user or realm.
 
-use super::model::{TokenRecord, TokenSubject};
 use super::{Caller, Engine};
 use crate::auth::password::Secret;
 use crate::auth::privileges::action;
 use crate::auth::{AuthenticatedUser, AuthenticationType};
 use crate::error::{Challenge, Error, Violation};
+use crate::model::{TokenRecord, TokenSubject};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};

@@ -1,6 +1,5 @@
 //! Native users, the reserved users and `_authenticate`: SPEC-security §2 and §5.
 
-use super::model::{JsonObject, PasswordHash, RealmRef, UserRecord};
 use super::{Caller, Engine};
 use crate::auth::password::{
     hash_password, parse_imported_hash, Secret, SUPPORTED_HASH_ALGORITHMS,
@@ -8,6 +7,7 @@ use crate::auth::password::{
 use crate::auth::privileges::action;
 use crate::auth::{reserved_roles, reserved_user_record, AuthenticationType, RESERVED_USERS};
 use crate::error::{Error, Violation};
+use crate::model::{JsonObject, PasswordHash, RealmRef, UserRecord};
 
 /// The shortest password Elasticsearch accepts.
 const MIN_PASSWORD_CHARS: usize = 6;

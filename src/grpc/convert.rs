@@ -1,9 +1,9 @@
 //! Conversions between protobuf messages and engine types, and errors to `tonic::Status`.
 
-use crate::engine::model::{JsonObject, RoleRecord};
 use crate::engine::profiles::Profile;
 use crate::engine::users::UserView;
 use crate::error::Error;
+use crate::model::{JsonObject, RoleRecord};
 use crate::pb;
 use prost_types::value::Kind;
 use std::collections::HashMap;

@@ -7,7 +7,6 @@ use super::body::{
 use super::{json, Call, Endpoint, Reply};
 use crate::auth::password::Secret;
 use crate::engine::data_filter::DataFilter;
-use crate::engine::model::{JsonObject, RoleRecord};
 use crate::engine::profile_data::UpdateDataRequest;
 use crate::engine::profiles::ActivateRequest;
 use crate::engine::suggest::{SuggestHint, SuggestRequest};
@@ -15,6 +14,7 @@ use crate::engine::tokens::{CreateTokenRequest, InvalidateTokenRequest};
 use crate::engine::users::PutUserRequest;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
+use crate::model::{JsonObject, RoleRecord};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 

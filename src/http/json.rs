@@ -1,9 +1,9 @@
 //! Engine results rendered as Elasticsearch's JSON documents, keys in Elasticsearch's order.
 
 use crate::auth::AuthenticatedUser;
-use crate::engine::model::RoleRecord;
 use crate::engine::profiles::{GetProfilesResult, Profile};
 use crate::engine::users::UserView;
+use crate::model::RoleRecord;
 use serde_json::{json, Map, Value};
 
 /// A profile (SPEC §1.2): `email` and `full_name` are left out when absent.

@@ -10,11 +10,11 @@ mod handlers;
 mod json;
 pub mod render;
 
-use crate::app::TransportLimits;
 use crate::auth::parse_authorization;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use crate::limits::InFlightBytes;
+use crate::transport::TransportLimits;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};

@@ -5,7 +5,7 @@
 pub mod postgres;
 pub mod redb;
 
-use crate::engine::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
+use crate::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
 
 /// A failure of the store.

@@ -9,10 +9,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
-use userprofiles::app::{self, AppError, Options, TransportLimits};
+use userprofiles::app::{self, AppError, Options};
 use userprofiles::auth::password::Secret;
 use userprofiles::engine::EngineSettings;
 use userprofiles::pb;
+use userprofiles::transport::TransportLimits;
 
 /// The bootstrap superuser's password in every test server.
 pub const ELASTIC_PASSWORD: &str = "elastic-test-password";

@@ -1,4 +1,4 @@
-//! Plain data the engine and the store share. These are the stored shapes (serde is used only
+//! Plain data every layer shares: the stored shapes of profiles, users, roles and tokens (serde
 //! for persistence); the wire shapes live in `grpc/` and `http/`.
 
 use serde::{Deserialize, Serialize};
