@@ -46,9 +46,6 @@ const MAX_GRPC_STREAMS_PER_CONNECTION: u32 = 100;
 const GRPC_STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 const GRPC_CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 
-/// How often tokens that nobody can use any more are deleted.
-const TOKEN_PURGE_INTERVAL: Duration = Duration::from_secs(300);
-
 /// A failure to start or to keep serving.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -192,8 +189,8 @@ pub async fn run(
         .map_err(|e| AppError::Startup(e.to_string()))?;
     tracing::info!(%grpc_addr, %http_addr, store = %store_description, "userprofiles serving");
 
-    let purger = tokio::spawn(purge_tokens_periodically(engine.clone()));
-    let follower = tokio::spawn(follow_store_changes(engine.clone()));
+    engine.start_background_tasks();
+    let engine_for_shutdown = engine.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -290,13 +287,10 @@ pub async fn run(
         () = shutdown => {}
     }
     tracing::info!("shutdown requested: draining in-flight requests");
-    purger.abort();
-    follower.abort();
     health_watch.abort();
     let _ = health_watch.await;
-    // Wait for the background tasks to be gone: they hold the store, which a restart reopens.
-    let _ = purger.await;
-    let _ = follower.await;
+    // The engine's own tasks hold the store, which a restart reopens: wait for them to stop.
+    engine_for_shutdown.stop_background_tasks().await;
     set_health(&health_reporter, false).await;
     let _ = stop_tx.send(true);
     match tokio::time::timeout(options.shutdown_grace, servers).await {
@@ -338,31 +332,6 @@ async fn watch_store_health(store: Arc<dyn Store>, reporter: tonic_health::serve
             }
             set_health(&reporter, healthy).await;
             serving = healthy;
-        }
-    }
-}
-
-/// How often the suggest index looks for profile changes written by other replicas.
-const SUGGEST_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
-
-async fn follow_store_changes(engine: Engine) {
-    let mut ticks = tokio::time::interval(SUGGEST_FOLLOW_INTERVAL);
-    loop {
-        ticks.tick().await;
-        if let Err(error) = engine.refresh_suggest_index().await {
-            tracing::warn!(%error, "updating the suggest index failed");
-        }
-    }
-}
-
-async fn purge_tokens_periodically(engine: Engine) {
-    let mut ticks = tokio::time::interval(TOKEN_PURGE_INTERVAL);
-    loop {
-        ticks.tick().await;
-        match engine.purge_expired_tokens().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "purged expired tokens"),
-            Err(error) => tracing::warn!(%error, "purging expired tokens failed"),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! [`Engine::authenticate`]), then the request is validated, then the caller is authorized, then
 //! the work is done.
 
+mod background;
 pub mod data_filter;
 pub mod profile_data;
 pub mod profiles;
@@ -84,6 +85,7 @@ struct Inner {
     suggest_index: Arc<crate::search::SuggestIndex>,
     profile_locks: StripedLocks,
     search_pool: BoundedPool,
+    background: background::BackgroundTasks,
 }
 
 /// Per-profile write turns: a fixed set of async mutexes, a profile taking the one its uid
@@ -162,6 +164,7 @@ impl Engine {
                 suggest_index,
                 profile_locks: StripedLocks::new(PROFILE_LOCK_STRIPES),
                 search_pool,
+                background: background::BackgroundTasks::default(),
             }),
         })
     }
