@@ -86,6 +86,7 @@ async fn main() {
         http_listener.local_addr().unwrap(),
     );
     let options = Options {
+        clock: std::sync::Arc::new(userprofiles::engine::SystemClock),
         data_dir: dir.path().to_path_buf(),
         database_url: None,
         max_body_bytes: 10 << 20,

@@ -77,6 +77,7 @@ async fn main() {
         http_listener.local_addr().unwrap(),
     );
     let options = Options {
+        clock: std::sync::Arc::new(userprofiles::engine::SystemClock),
         data_dir: dir.path().to_path_buf(),
         database_url: std::env::var("BENCH_DATABASE_URL").ok(),
         max_body_bytes: 10 << 20,

@@ -5,7 +5,7 @@
 
 use crate::auth::password::Secret;
 use crate::config::{Config, StoreKind};
-use crate::engine::{Engine, EngineSettings, SystemClock};
+use crate::engine::{Clock, Engine, EngineSettings, SystemClock};
 use crate::grpc::GrpcApi;
 use crate::limits::RequestLimits;
 use crate::pb;
@@ -22,8 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// What `run` needs besides its listeners.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
+    /// The source of "now" (the system clock; tests of time-based rules pass a manual one).
+    pub clock: Arc<dyn Clock>,
     /// Directory of the embedded store.
     pub data_dir: PathBuf,
     /// When set, use PostgreSQL at this URL instead of the embedded store.
@@ -93,6 +95,7 @@ pub async fn run_from_config(
         }
     };
     let options = Options {
+        clock: Arc::new(SystemClock),
         data_dir: config.data_dir,
         database_url,
         max_body_bytes: config.max_body_bytes,
@@ -161,7 +164,7 @@ pub async fn run(
     };
     let engine = Engine::with_settings(
         Arc::clone(&store),
-        Arc::new(SystemClock),
+        Arc::clone(&options.clock),
         options.settings.clone(),
     )
     .map_err(|e| AppError::Startup(e.reason()))?;

@@ -45,6 +45,29 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that moves only when told to: for tests and benchmarks of time-based rules.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// A clock showing `millis` since the Unix epoch.
+    pub fn at(millis: i64) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(millis))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0
+            .fetch_add(by.as_millis() as i64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_millis(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// An authenticated caller with its resolved roles.
 #[derive(Debug, Clone)]
 pub struct Caller {

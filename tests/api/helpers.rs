@@ -107,6 +107,7 @@ async fn spawn_tuned_full(
     let http_addr = http_listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let mut options = Options {
+        clock: Arc::new(userprofiles::engine::SystemClock),
         data_dir: data_dir.path().to_path_buf(),
         database_url,
         max_body_bytes,

@@ -246,11 +246,12 @@ async fn invalidated_tokens_are_refused_at_once_on_both_front_ends() {
 
 #[tokio::test]
 async fn expired_tokens_are_refused() {
-    let app = spawn_configured(
-        Arc::new(tempfile::tempdir().unwrap()),
-        1 << 20,
-        Duration::from_secs(1),
-    )
+    let clock = Arc::new(userprofiles::engine::ManualClock::at(1_700_000_000_000));
+    let app_clock = Arc::clone(&clock);
+    let app = spawn_tuned(Arc::new(tempfile::tempdir().unwrap()), move |options| {
+        options.settings.token_lifetime = Duration::from_secs(1);
+        options.clock = app_clock;
+    })
     .await;
     app.create_user("joe", &[], None, None).await;
     let body = password_token(&app, "joe", USER_PASSWORD).await;
@@ -258,7 +259,7 @@ async fn expired_tokens_are_refused() {
     let access = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(authenticate_bearer(&app, &access).await.0, 200);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1_001));
 
     let (status, refused) = authenticate_bearer(&app, &access).await;
     assert_eq!(
