@@ -24,6 +24,18 @@ impl Violation {
     }
 }
 
+/// What a delete or invalidation found nothing of. Elasticsearch answers these 404s with the
+/// endpoint's own body rather than an error envelope; the HTTP renderer knows each shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// No such native user.
+    User(String),
+    /// No such native role.
+    Role(String),
+    /// No such token (by access or refresh token).
+    Token,
+}
+
 /// Which `WWW-Authenticate` challenge a 401 carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Challenge {
@@ -101,6 +113,9 @@ pub enum Error {
     /// Specific users or roles were asked for and none exists: 404, which Elasticsearch's REST
     /// layer answers with an empty object `{}` rather than an error envelope.
     NoneFound(String),
+    /// Nothing to delete or invalidate: 404 with the endpoint's own body on HTTP, NOT_FOUND on
+    /// gRPC.
+    NothingFound(Missing),
     /// `document_missing_exception`, 404, for the profile with this uid.
     DocumentMissing {
         /// The profile uid.
@@ -161,7 +176,9 @@ impl Error {
             Error::OAuth { error, .. } => error,
             Error::ContentTooLong { .. } => "content_too_long_exception",
             Error::Unauthenticated { .. } | Error::Forbidden(_) => "security_exception",
-            Error::ResourceNotFound(_) | Error::NoneFound(_) => "resource_not_found_exception",
+            Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::NothingFound(_) => {
+                "resource_not_found_exception"
+            }
             Error::DocumentMissing { .. } => "document_missing_exception",
             Error::VersionConflict { .. } => "version_conflict_engine_exception",
             Error::Rejected(_) => "es_rejected_execution_exception",
@@ -193,7 +210,10 @@ impl Error {
             Error::Rejected(_) | Error::CircuitBreaking(_) => 429,
             Error::Unauthenticated { .. } => 401,
             Error::Forbidden(_) => 403,
-            Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::DocumentMissing { .. } => 404,
+            Error::ResourceNotFound(_)
+            | Error::NoneFound(_)
+            | Error::NothingFound(_)
+            | Error::DocumentMissing { .. } => 404,
             Error::VersionConflict { .. } => 409,
             Error::IllegalState(_) | Error::Internal(_) => 500,
             Error::StoreUnavailable(_) => 503,
@@ -221,12 +241,26 @@ impl Error {
             }
             Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::Forbidden(_) => Code::PermissionDenied,
-            Error::ResourceNotFound(_) | Error::NoneFound(_) | Error::DocumentMissing { .. } => {
-                Code::NotFound
-            }
+            Error::ResourceNotFound(_)
+            | Error::NoneFound(_)
+            | Error::NothingFound(_)
+            | Error::DocumentMissing { .. } => Code::NotFound,
             Error::VersionConflict { .. } => Code::Aborted,
             Error::IllegalState(_) | Error::Internal(_) => Code::Internal,
             Error::StoreUnavailable(_) => Code::Unavailable,
+        }
+    }
+
+    /// Logs what the operator must see (the store's own failure, internal errors). Both front
+    /// ends call this for every error they render, so it happens in one place whatever the
+    /// protocol; clients only ever get [`Error::reason`].
+    pub fn log_server_side(&self) {
+        match self {
+            Error::StoreUnavailable(detail) => tracing::error!(%detail, "store unavailable"),
+            Error::Internal(reason) | Error::IllegalState(reason) => {
+                tracing::error!(%reason, "request failed")
+            }
+            _ => {}
         }
     }
 
@@ -265,6 +299,9 @@ impl Error {
             Error::MediaTypeHeader(_) => "Invalid media-type value on headers [Accept, Content-Type]".into(),
             Error::OAuth { description, .. } => description.clone(),
             Error::DocumentMissing { uid } => format!("[profile_{uid}]: document missing"),
+            Error::NothingFound(Missing::User(name)) => format!("user [{name}] not found"),
+            Error::NothingFound(Missing::Role(name)) => format!("role [{name}] not found"),
+            Error::NothingFound(Missing::Token) => "token not found".into(),
             Error::VersionConflict {
                 uid,
                 required_seq_no,

@@ -5,7 +5,7 @@ use super::{Caller, Engine};
 use crate::auth::privileges::{
     action, builtin_role, is_action_pattern, BUILTIN_ROLE_NAMES, CLUSTER_PRIVILEGE_NAMES,
 };
-use crate::error::{Error, Violation};
+use crate::error::{Error, Missing, Violation};
 use crate::model::RoleRecord;
 use crate::store::{Store, StoreError};
 
@@ -94,15 +94,18 @@ impl Engine {
         Ok(roles)
     }
 
-    /// Deletes a native role; false when there was none.
-    pub async fn delete_role(&self, caller: &Caller, name: &str) -> Result<bool, Error> {
+    /// Deletes a native role ([`Error::NothingFound`] when there was none).
+    pub async fn delete_role(&self, caller: &Caller, name: &str) -> Result<(), Error> {
         self.authorize(caller, action::ROLE_DELETE)?;
         if builtin_role(name).is_some() {
             return Err(Error::IllegalArgument(format!(
                 "role [{name}] is reserved and cannot be deleted"
             )));
         }
-        Ok(self.store().delete_role(name).await?)
+        if !self.store().delete_role(name).await? {
+            return Err(Error::NothingFound(Missing::Role(name.to_owned())));
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use super::{Caller, Engine};
 use crate::auth::password::Secret;
 use crate::auth::privileges::action;
 use crate::auth::{AuthenticatedUser, AuthenticationType};
-use crate::error::{Challenge, Error, Violation};
+use crate::error::{Challenge, Error, Missing, Violation};
 use crate::model::{TokenRecord, TokenSubject};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -71,8 +71,6 @@ pub struct InvalidationResult {
     pub invalidated: u64,
     /// Tokens that were invalid already.
     pub previously_invalidated: u64,
-    /// True when a single named token was not found (Elasticsearch answers 404).
-    pub not_found: bool,
 }
 
 fn present(value: &Option<String>) -> bool {
@@ -460,7 +458,7 @@ impl Engine {
         let mut result = InvalidationResult::default();
         if let Some(token) = request.token.filter(|t| !t.is_empty()) {
             match self.store().get_token(&digest(token.expose())).await? {
-                None => result.not_found = true,
+                None => return Err(Error::NothingFound(Missing::Token)),
                 Some(record) => {
                     self.invalidate_halves(record, true, false, &mut result)
                         .await?
@@ -472,7 +470,7 @@ impl Engine {
                 .get_token_by_refresh(&digest(refresh.expose()))
                 .await?
             {
-                None => result.not_found = true,
+                None => return Err(Error::NothingFound(Missing::Token)),
                 Some(record) => {
                     self.invalidate_halves(record, false, true, &mut result)
                         .await?

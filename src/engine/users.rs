@@ -6,7 +6,7 @@ use crate::auth::password::{
 };
 use crate::auth::privileges::action;
 use crate::auth::{reserved_roles, reserved_user_record, AuthenticationType, RESERVED_USERS};
-use crate::error::{Error, Violation};
+use crate::error::{Error, Missing, Violation};
 use crate::model::{JsonObject, PasswordHash, RealmRef, UserRecord};
 
 /// The shortest password Elasticsearch accepts.
@@ -228,8 +228,8 @@ impl Engine {
         Ok(views)
     }
 
-    /// Deletes a native user; false when there was none.
-    pub async fn delete_user(&self, caller: &Caller, username: &str) -> Result<bool, Error> {
+    /// Deletes a native user ([`Error::NothingFound`] when there was none).
+    pub async fn delete_user(&self, caller: &Caller, username: &str) -> Result<(), Error> {
         self.authorize(caller, action::USER_DELETE)?;
         if reserved_roles(username).is_some() {
             return Err(Error::IllegalArgument(format!(
@@ -238,10 +238,11 @@ impl Engine {
         }
         let found = self.store().delete_user(username).await?;
         self.inner.realms.forget(username);
-        if found {
-            self.invalidate_user_tokens(username).await?;
+        if !found {
+            return Err(Error::NothingFound(Missing::User(username.to_owned())));
         }
-        Ok(found)
+        self.invalidate_user_tokens(username).await?;
+        Ok(())
     }
 
     /// Changes a password; `username` `None` means the caller's own.

@@ -16,6 +16,7 @@ const ERROR_DOMAIN: &str = "userprofiles";
 /// Renders an engine error as a gRPC status with google.rpc details: ErrorInfo whose reason is
 /// the Elasticsearch error type, and BadRequest field violations for validation failures.
 pub fn status(error: &Error) -> Status {
+    error.log_server_side();
     let mut details = ErrorDetails::new();
     let mut metadata = HashMap::new();
     metadata.insert("http_status".to_owned(), error.http_status().to_string());

@@ -397,11 +397,9 @@ impl pb::users_server::Users for GrpcApi {
             .caller(&request, "/userprofiles.v1.Users/DeleteUser")
             .await?;
         let username = request.into_inner().username;
-        match self.engine.delete_user(&caller, &username).await {
-            Ok(true) => Ok(Response::new(pb::DeleteUserResponse { found: true })),
-            Ok(false) => Err(Status::not_found(format!("user [{username}] not found"))),
-            Err(e) => Err(status(&e)),
-        }
+        reply(self.engine.delete_user(&caller, &username).await, |()| {
+            pb::DeleteUserResponse { found: true }
+        })
     }
 
     async fn change_password(
@@ -500,11 +498,9 @@ impl pb::roles_server::Roles for GrpcApi {
             .caller(&request, "/userprofiles.v1.Roles/DeleteRole")
             .await?;
         let name = request.into_inner().name;
-        match self.engine.delete_role(&caller, &name).await {
-            Ok(true) => Ok(Response::new(pb::DeleteRoleResponse { found: true })),
-            Ok(false) => Err(Status::not_found(format!("role [{name}] not found"))),
-            Err(e) => Err(status(&e)),
-        }
+        reply(self.engine.delete_role(&caller, &name).await, |()| {
+            pb::DeleteRoleResponse { found: true }
+        })
     }
 }
 
@@ -571,9 +567,6 @@ impl pb::tokens_server::Tokens for GrpcApi {
             .invalidate_tokens(&caller, engine_request)
             .await
             .map_err(|e| status(&e))?;
-        if result.not_found {
-            return Err(Status::not_found("token not found"));
-        }
         Ok(Response::new(pb::InvalidateTokenResponse {
             invalidated_tokens: result.invalidated as i64,
             previously_invalidated_tokens: result.previously_invalidated as i64,

@@ -15,7 +15,6 @@ use crate::engine::users::PutUserRequest;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use crate::model::{JsonObject, RoleRecord};
-use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 /// Parameters every endpoint accepts (they shape the response, not the operation).
@@ -41,8 +40,8 @@ pub(super) async fn handle(engine: &Engine, caller: &Caller, call: Call) -> Resu
             call.no_body()?;
             call.check_params(&["refresh"])?;
             call.refresh()?;
-            let found = engine.delete_user(caller, &call.path_params[0]).await?;
-            Ok(found_reply(found))
+            engine.delete_user(caller, &call.path_params[0]).await?;
+            Ok(Reply::ok(json!({ "found": true })))
         }
         Endpoint::ChangePassword => change_password(engine, caller, &call).await,
         Endpoint::EnableUser | Endpoint::DisableUser => {
@@ -81,8 +80,8 @@ pub(super) async fn handle(engine: &Engine, caller: &Caller, call: Call) -> Resu
             call.no_body()?;
             call.check_params(&["refresh"])?;
             call.refresh()?;
-            let found = engine.delete_role(caller, &call.path_params[0]).await?;
-            Ok(found_reply(found))
+            engine.delete_role(caller, &call.path_params[0]).await?;
+            Ok(Reply::ok(json!({ "found": true })))
         }
     }?;
     if let (Some(filter), true) = (filter_path, reply.status.is_success()) {
@@ -180,17 +179,6 @@ impl Call {
                 "Failed to parse value [{other}] as only [true] or [false] are allowed."
             ))),
         }
-    }
-}
-
-fn found_reply(found: bool) -> Reply {
-    Reply {
-        status: if found {
-            StatusCode::OK
-        } else {
-            StatusCode::NOT_FOUND
-        },
-        body: json!({ "found": found }),
     }
 }
 
@@ -522,18 +510,10 @@ async fn invalidate_token(engine: &Engine, caller: &Caller, call: &Call) -> Resu
     }
     call.check_params(&[])?;
     let result = engine.invalidate_tokens(caller, request).await?;
-    Ok(Reply {
-        status: if result.not_found {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::OK
-        },
-        body: json!({
-            "invalidated_tokens": result.invalidated,
-            "previously_invalidated_tokens": result.previously_invalidated,
-            "error_count": 0,
-        }),
-    })
+    Ok(Reply::ok(json::invalidation(
+        result.invalidated,
+        result.previously_invalidated,
+    )))
 }
 
 impl Call {

@@ -156,3 +156,12 @@ pub fn suggest(result: &crate::engine::suggest::SuggestResult) -> Value {
         "profiles": hits,
     })
 }
+
+/// The invalidate-token answer (Elasticsearch never reports per-token errors here).
+pub fn invalidation(invalidated: u64, previously_invalidated: u64) -> Value {
+    json!({
+        "invalidated_tokens": invalidated,
+        "previously_invalidated_tokens": previously_invalidated,
+        "error_count": 0,
+    })
+}

@@ -460,9 +460,7 @@ fn error_response(error: &Error, pretty: bool, content_type: &str) -> Response<B
                 .append(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
         }
     }
-    if let Error::StoreUnavailable(detail) = error {
-        tracing::error!(%detail, "store unavailable");
-    }
+    error.log_server_side();
     response
 }
 

@@ -1,7 +1,7 @@
 //! Elasticsearch's JSON output: compact or `pretty` bodies, the error envelope, and the flat
 //! router-level errors.
 
-use crate::error::Error;
+use crate::error::{Error, Missing};
 use serde_json::{json, Map, Value};
 use std::io;
 
@@ -104,8 +104,14 @@ pub fn to_bytes(value: &Value, pretty: bool) -> Vec<u8> {
 
 /// The standard error envelope: `{"error":{"root_cause":[…],"type":…,"reason":…},"status":…}`.
 pub fn error_body(error: &Error) -> Value {
-    if let Error::NoneFound(_) = error {
-        return json!({});
+    match error {
+        Error::NoneFound(_) => return json!({}),
+        // Elasticsearch answers these 404s with the endpoint's normal body.
+        Error::NothingFound(Missing::User(_) | Missing::Role(_)) => {
+            return json!({ "found": false })
+        }
+        Error::NothingFound(Missing::Token) => return super::json::invalidation(0, 0),
+        _ => {}
     }
     // The token endpoint answers in OAuth2's own format (RFC 6749 §5.2), not the envelope.
     if let Error::OAuth {
