@@ -157,6 +157,16 @@ pub enum Error {
 pub const PROFILE_INDEX: &str = ".security-profile-8";
 
 impl Error {
+    /// `Ok` when no rule failed, otherwise Elasticsearch's accumulated
+    /// `action_request_validation_exception` listing every failure in order.
+    pub fn check(violations: Vec<Violation>) -> Result<(), Error> {
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ActionValidation(violations))
+        }
+    }
+
     /// A single `action_request_validation_exception`.
     pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
         Error::ActionValidation(vec![Violation::new(field, message)])

@@ -84,9 +84,7 @@ impl UpdateDataRequest {
                 ),
             ));
         }
-        if !violations.is_empty() {
-            return Err(Error::ActionValidation(violations));
-        }
+        Error::check(violations)?;
         // The update action's own check of half-given compare-and-set parameters.
         match (self.cas_seq_no(), self.cas_primary_term()) {
             (Some(_), None) => Err(Error::validation(

@@ -116,11 +116,7 @@ impl ActivateRequest {
                 ));
             }
         }
-        if violations.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::ActionValidation(violations))
-        }
+        Error::check(violations)
     }
 }
 
@@ -133,11 +129,7 @@ pub fn validate_uids(uids: &[String]) -> Result<(), Error> {
     if uids.iter().any(|u| u.trim().is_empty()) {
         violations.push(Violation::new("uids", "Profile UID cannot be empty"));
     }
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::ActionValidation(violations))
-    }
+    Error::check(violations)
 }
 
 impl Engine {

@@ -47,11 +47,7 @@ pub fn validate_role(role: &RoleRecord) -> Result<(), Error> {
             "role descriptor metadata keys may not start with [_]",
         ));
     }
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::ActionValidation(violations))
-    }
+    Error::check(violations)
 }
 
 impl Engine {

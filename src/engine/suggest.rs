@@ -105,11 +105,7 @@ impl SuggestRequest {
                 }
             }
         }
-        if violations.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::ActionValidation(violations))
-        }
+        Error::check(violations)
     }
 }
 

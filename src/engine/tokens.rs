@@ -451,9 +451,7 @@ impl Engine {
                 "token string must be provided when not specifying a realm name or a username",
             ));
         }
-        if !violations.is_empty() {
-            return Err(Error::ActionValidation(violations));
-        }
+        Error::check(violations)?;
         self.authorize(caller, action::TOKEN_INVALIDATE)?;
         let mut result = InvalidationResult::default();
         if let Some(token) = request.token.filter(|t| !t.is_empty()) {

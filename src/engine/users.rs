@@ -102,14 +102,6 @@ fn check_new_password(
     }
 }
 
-fn accumulate(violations: Vec<Violation>) -> Result<(), Error> {
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::ActionValidation(violations))
-    }
-}
-
 impl Engine {
     /// Creates or replaces a native user; true when created.
     pub async fn put_user(&self, caller: &Caller, request: PutUserRequest) -> Result<bool, Error> {
@@ -126,7 +118,7 @@ impl Engine {
                 "metadata keys may not start with [_]",
             ));
         }
-        accumulate(violations)?;
+        Error::check(violations)?;
         self.authorize(caller, action::USER_PUT)?;
         // Elasticsearch hashes while parsing, before authorization; here the slow hash is
         // spent only on requests the caller may make.
@@ -145,7 +137,7 @@ impl Engine {
         if roles.iter().any(|r| !valid_name(r)) {
             violations.push(Violation::new("roles", invalid_name_message("Role")));
         }
-        accumulate(violations)?;
+        Error::check(violations)?;
         let existing = self.store().get_user(&username).await?;
         let password_changed = new_hash.is_some() && existing.is_some();
         let enabled = request.enabled.unwrap_or(true);
