@@ -167,6 +167,16 @@ impl Error {
         }
     }
 
+    /// The 401 for credentials that identify no enabled user; `request` completes Elasticsearch's
+    /// sentence, e.g. `action [cluster:admin/xpack/security/token/create]`.
+    pub fn unable_to_authenticate(username: &str, request: &str) -> Self {
+        Error::Unauthenticated {
+            reason: format!("unable to authenticate user [{username}] for {request}"),
+            challenge: Challenge::Default,
+            unsuccessful_credentials: None,
+        }
+    }
+
     /// A single `action_request_validation_exception`.
     pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
         Error::ActionValidation(vec![Violation::new(field, message)])

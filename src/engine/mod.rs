@@ -220,20 +220,29 @@ impl Engine {
                     unsuccessful_credentials: None,
                 })
             }
-            Some(Credentials::Basic { username, password }) => self
-                .inner
-                .realms
-                .authenticate(&username, &password)
-                .await?
-                .ok_or_else(|| Error::Unauthenticated {
-                    reason: format!("unable to authenticate user [{username}] for {request}"),
-                    challenge: Challenge::Default,
-                    unsuccessful_credentials: None,
-                })?,
+            Some(Credentials::Basic { username, password }) => {
+                self.authenticate_password(&username, &password, request)
+                    .await?
+            }
             Some(Credentials::Bearer(token)) => self.authenticate_token(&token).await?,
         };
         let roles = self.resolve_roles(&user.roles).await?;
         Ok(Caller { user, roles })
+    }
+
+    /// Checks a username and password with the realms; `request` names what they were for in
+    /// the 401.
+    async fn authenticate_password(
+        &self,
+        username: &str,
+        password: &crate::auth::password::Secret,
+        request: &str,
+    ) -> Result<AuthenticatedUser, Error> {
+        self.inner
+            .realms
+            .authenticate(username, password)
+            .await?
+            .ok_or_else(|| Error::unable_to_authenticate(username, request))
     }
 
     async fn resolve_roles(&self, names: &[String]) -> Result<EffectiveRoles, Error> {

@@ -5,7 +5,7 @@ use super::uid::{self, MAX_DIFFERENTIATOR};
 use super::{Caller, Engine};
 use crate::auth::password::Secret;
 use crate::auth::privileges::action;
-use crate::error::{Challenge, Error, Violation};
+use crate::error::{Error, Violation};
 use crate::model::{JsonObject, ProfileDoc, ProfileUser, Versioned};
 use crate::store::{CreateProfile, StoreError, UpdateProfile, UNREADABLE_REASON};
 use std::collections::BTreeMap;
@@ -184,19 +184,11 @@ impl Engine {
 
     async fn authenticate_grant(&self, request: &ActivateRequest) -> Result<ProfileUser, Error> {
         let user = match (&request.username, &request.password, &request.access_token) {
-            (Some(username), Some(password), _) => self
-                .inner
-                .realms
-                .authenticate(username, password)
-                .await?
-                .ok_or_else(|| Error::Unauthenticated {
-                    reason: format!(
-                        "unable to authenticate user [{username}] for action [{}]",
-                        action::PROFILE_ACTIVATE
-                    ),
-                    challenge: Challenge::Default,
-                    unsuccessful_credentials: None,
-                })?,
+            (Some(username), Some(password), _) => {
+                let request = format!("action [{}]", action::PROFILE_ACTIVATE);
+                self.authenticate_password(username, password, &request)
+                    .await?
+            }
             (_, _, Some(token)) => self.authenticate_token(token).await?,
             // Validation guarantees one of the two grants is complete.
             _ => return Err(Error::validation("grant_type", "[grant_type] is required")),

@@ -237,19 +237,10 @@ impl Engine {
                 self.authorize(caller, action::TOKEN_CREATE)?;
                 let username = request.username.unwrap_or_default();
                 let password = request.password.unwrap_or_else(|| Secret::new(""));
+                let request = format!("action [{}]", action::TOKEN_CREATE);
                 let user = self
-                    .inner
-                    .realms
-                    .authenticate(&username, &password)
-                    .await?
-                    .ok_or_else(|| Error::Unauthenticated {
-                        reason: format!(
-                            "unable to authenticate user [{username}] for action [{}]",
-                            action::TOKEN_CREATE
-                        ),
-                        challenge: Challenge::Default,
-                        unsuccessful_credentials: None,
-                    })?;
+                    .authenticate_password(&username, &password, &request)
+                    .await?;
                 self.issue(&user, creator, true, scope).await
             }
             Some("client_credentials") => {
@@ -263,14 +254,10 @@ impl Engine {
             // Validation admits only `_kerberos` here, and there is no Kerberos realm.
             _ => {
                 self.authorize(caller, action::TOKEN_CREATE)?;
-                Err(Error::Unauthenticated {
-                    reason: format!(
-                        "unable to authenticate user [_kerberos] for action [{}]",
-                        action::TOKEN_CREATE
-                    ),
-                    challenge: Challenge::Default,
-                    unsuccessful_credentials: None,
-                })
+                Err(Error::unable_to_authenticate(
+                    "_kerberos",
+                    &format!("action [{}]", action::TOKEN_CREATE),
+                ))
             }
         }
     }
