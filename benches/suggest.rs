@@ -152,7 +152,7 @@ async fn main() {
                     &caller,
                     SuggestRequest {
                         name: q.into(),
-                        size: 10,
+                        size: Some(10),
                         data: DataFilter::default(),
                         hint: None,
                     },
@@ -209,7 +209,7 @@ async fn main() {
             &caller,
             SuggestRequest {
                 name: "jack".into(),
-                size: 10,
+                size: Some(10),
                 data: DataFilter::default(),
                 hint: None,
             },

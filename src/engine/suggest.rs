@@ -23,27 +23,16 @@ pub struct SuggestHint {
 }
 
 /// A suggest request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SuggestRequest {
     /// Words to match.
     pub name: String,
     /// How many profiles to return.
-    pub size: i64,
+    pub size: Option<i64>,
     /// Which data keys to return.
     pub data: DataFilter,
     /// Optional boosts.
     pub hint: Option<SuggestHint>,
-}
-
-impl Default for SuggestRequest {
-    fn default() -> Self {
-        Self {
-            name: String::new(),
-            size: DEFAULT_SIZE,
-            data: DataFilter::default(),
-            hint: None,
-        }
-    }
 }
 
 /// Suggest's answer.
@@ -58,15 +47,20 @@ pub struct SuggestResult {
 }
 
 impl SuggestRequest {
+    /// The size asked for, or Elasticsearch's default.
+    pub fn size(&self) -> i64 {
+        self.size.unwrap_or(DEFAULT_SIZE)
+    }
+
     /// Elasticsearch's validation, messages accumulated.
     pub fn validate(&self) -> Result<(), Error> {
         let mut violations = Vec::new();
-        if self.size < 0 {
+        if self.size() < 0 {
             violations.push(Violation::new(
                 "size",
                 format!(
                     "[size] parameter cannot be negative but was [{}]",
-                    self.size
+                    self.size()
                 ),
             ));
         }
@@ -121,10 +115,10 @@ impl Engine {
         self.check_suggest_limits(&request)?;
         let filter = request.data.compile(self.limits().max_data_patterns)?;
         self.authorize(caller, action::PROFILE_SUGGEST)?;
-        if request.size > MAX_RESULT_WINDOW {
+        if request.size() > MAX_RESULT_WINDOW {
             return Err(Error::IllegalArgument(format!(
                 "Result window is too large, from + size must be less than or equal to: [{MAX_RESULT_WINDOW}] but was [{}].",
-                request.size
+                request.size()
             )));
         }
         if !self.store().profile_index_exists().await? {
@@ -136,10 +130,11 @@ impl Engine {
         }
         // Every acknowledged write is visible to the next suggest.
         self.inner.suggest_index.catch_up(self.store()).await?;
+        let size = request.size() as usize;
         let hint = request.hint.unwrap_or_default();
         let query = SuggestQuery {
             name: request.name,
-            size: request.size as usize,
+            size,
             hint_uids: hint.uids.unwrap_or_default(),
             hint_labels: hint.labels.and_then(|labels| labels.into_iter().next()),
         };
@@ -222,14 +217,14 @@ mod tests {
         assert_eq!(reason(SuggestRequest::default()), None);
         assert_eq!(
             reason(SuggestRequest {
-                size: 0,
+                size: Some(0),
                 ..Default::default()
             }),
             None
         );
         assert_eq!(
             reason(SuggestRequest {
-                size: -1,
+                size: Some(-1),
                 ..Default::default()
             })
             .as_deref(),

@@ -9,7 +9,7 @@ use crate::auth::password::Secret;
 use crate::engine::data_filter::DataFilter;
 use crate::engine::profile_data::UpdateDataRequest;
 use crate::engine::profiles::ActivateRequest;
-use crate::engine::suggest::{SuggestHint, SuggestRequest, DEFAULT_SIZE};
+use crate::engine::suggest::{SuggestHint, SuggestRequest};
 use crate::engine::tokens::{CreateTokenRequest, InvalidateTokenRequest};
 use crate::engine::users::PutUserRequest;
 use crate::engine::{Caller, Engine};
@@ -319,7 +319,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
         });
         let engine_request = SuggestRequest {
             name: m.name,
-            size: m.size.map(i64::from).unwrap_or(DEFAULT_SIZE),
+            size: m.size.map(i64::from),
             data: DataFilter::new(&m.data),
             hint,
         };

@@ -634,12 +634,14 @@ async fn suggest_profiles(engine: &Engine, caller: &Caller, call: &Call) -> Resu
             match field.name.as_str() {
                 "name" => request.name = string_field(&field, PARSER)?,
                 "size" => {
-                    request.size = match &field.value {
-                        Value::Number(n) => n.as_i64(),
-                        Value::String(s) => s.trim().parse().ok(),
-                        _ => None,
-                    }
-                    .ok_or_else(|| unsupported_type(&field, PARSER, &field.value))?;
+                    request.size = Some(
+                        match &field.value {
+                            Value::Number(n) => n.as_i64(),
+                            Value::String(s) => s.trim().parse().ok(),
+                            _ => None,
+                        }
+                        .ok_or_else(|| unsupported_type(&field, PARSER, &field.value))?,
+                    );
                 }
                 "data" => {
                     body_data = Some(match &field.value {
