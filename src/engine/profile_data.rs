@@ -123,6 +123,24 @@ pub fn deep_merge(target: &mut JsonObject, update: &JsonObject) {
     }
 }
 
+/// The length of `object`'s compact JSON text, counted without building it.
+fn json_size(object: &JsonObject) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and map keys are always strings.
+    let _ = serde_json::to_writer(&mut count, object);
+    count.0
+}
+
 /// Refuses labels or data that break the JSON shape limits at their place in a stored
 /// document: the object itself is level 2, its values level 3.
 fn check_value_limits(field: &str, object: &JsonObject) -> Result<(), Error> {
@@ -280,12 +298,7 @@ impl Engine {
         // Merging can grow an object past the key limit; the merged document is what is stored.
         check_value_limits("labels", &doc.labels)?;
         check_value_limits("data", &doc.application_data)?;
-        let size = serde_json::to_vec(&doc.labels)
-            .map(|v| v.len())
-            .unwrap_or(0)
-            + serde_json::to_vec(&doc.application_data)
-                .map(|v| v.len())
-                .unwrap_or(0);
+        let size = json_size(&doc.labels) + json_size(&doc.application_data);
         let limit = self.inner.settings.profile_max_size_bytes;
         if size > limit {
             return Err(Error::IllegalArgument(format!(
@@ -382,6 +395,12 @@ mod tests {
             ..base
         };
         assert!(negative.validate().is_ok());
+    }
+
+    #[test]
+    fn json_size_is_the_compact_text_length() {
+        let data = object(json!({"a": [1, "é"], "b": {"c": null}}));
+        assert_eq!(json_size(&data), serde_json::to_vec(&data).unwrap().len());
     }
 
     #[test]
