@@ -80,6 +80,13 @@ pub enum AuthenticationType {
     Token,
 }
 
+impl AuthenticatedUser {
+    /// Whether the user is enabled: always, since disabled users cannot authenticate.
+    pub fn enabled(&self) -> bool {
+        true
+    }
+}
+
 impl AuthenticationType {
     /// The lower-case name Elasticsearch renders.
     pub fn as_str(self) -> &'static str {

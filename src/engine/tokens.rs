@@ -41,6 +41,8 @@ pub struct CreateTokenRequest {
 pub struct IssuedToken {
     /// The bearer token.
     pub access_token: Secret,
+    /// How to present it: always `Bearer`.
+    pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     /// The refresh token, except for `client_credentials`.
@@ -64,6 +66,9 @@ pub struct InvalidateTokenRequest {
     pub username: Option<String>,
 }
 
+/// The only token type the service issues.
+pub const TOKEN_TYPE: &str = "Bearer";
+
 /// Counts of an invalidation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InvalidationResult {
@@ -71,6 +76,8 @@ pub struct InvalidationResult {
     pub invalidated: u64,
     /// Tokens that were invalid already.
     pub previously_invalidated: u64,
+    /// Per-token failures; always 0 (every invalidation here is one durable write).
+    pub error_count: u64,
 }
 
 fn present(value: &Option<String>) -> bool {
@@ -288,6 +295,7 @@ impl Engine {
         };
         self.store().put_token(record).await?;
         Ok(IssuedToken {
+            token_type: TOKEN_TYPE,
             access_token: access,
             expires_in: self.token_lifetime_millis() / 1000,
             refresh_token: refresh,
@@ -345,6 +353,7 @@ impl Engine {
                 }
                 let expires_in = ((record.access_expires_millis - now) / 1000).max(0);
                 return Ok(IssuedToken {
+                    token_type: TOKEN_TYPE,
                     access_token: access,
                     expires_in,
                     refresh_token: Some(new_refresh),
@@ -365,6 +374,7 @@ impl Engine {
             let record = self.superseding_record(&old, &access, &new_refresh, now);
             self.store().put_token(record).await?;
             return Ok(IssuedToken {
+                token_type: TOKEN_TYPE,
                 access_token: access,
                 expires_in: self.token_lifetime_millis() / 1000,
                 refresh_token: Some(new_refresh),

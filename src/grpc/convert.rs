@@ -141,6 +141,7 @@ pub fn user(view: UserView) -> pb::User {
 
 /// An authenticated user as `_authenticate` describes it.
 pub fn authentication(user: crate::auth::AuthenticatedUser) -> pb::AuthenticateResponse {
+    let enabled = user.enabled();
     let realm = pb::RealmRef {
         name: user.realm.name,
         r#type: user.realm.realm_type,
@@ -151,7 +152,7 @@ pub fn authentication(user: crate::auth::AuthenticatedUser) -> pb::AuthenticateR
         full_name: user.full_name,
         email: user.email,
         metadata: Some(to_struct(&user.metadata)),
-        enabled: true,
+        enabled,
         authentication_realm: Some(realm.clone()),
         lookup_realm: Some(realm),
         authentication_type: user.authentication_type.as_str().to_owned(),

@@ -329,7 +329,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
                 took: result.took as i64,
                 total: Some(pb::SuggestTotal {
                     value: result.total as i64,
-                    relation: "eq".into(),
+                    relation: result.total_relation.into(),
                 }),
                 profiles: result
                     .profiles
@@ -539,7 +539,7 @@ impl pb::tokens_server::Tokens for GrpcApi {
             self.engine.create_token(&caller, engine_request).await,
             |issued| pb::CreateTokenResponse {
                 access_token: issued.access_token.expose().to_owned(),
-                r#type: "Bearer".into(),
+                r#type: issued.token_type.into(),
                 expires_in: issued.expires_in,
                 refresh_token: issued.refresh_token.map(|r| r.expose().to_owned()),
                 scope: issued.scope.map(str::to_owned),
@@ -570,7 +570,7 @@ impl pb::tokens_server::Tokens for GrpcApi {
         Ok(Response::new(pb::InvalidateTokenResponse {
             invalidated_tokens: result.invalidated as i64,
             previously_invalidated_tokens: result.previously_invalidated as i64,
-            error_count: 0,
+            error_count: result.error_count as i64,
         }))
     }
 }

@@ -510,10 +510,7 @@ async fn invalidate_token(engine: &Engine, caller: &Caller, call: &Call) -> Resu
     }
     call.check_params(&[])?;
     let result = engine.invalidate_tokens(caller, request).await?;
-    Ok(Reply::ok(json::invalidation(
-        result.invalidated,
-        result.previously_invalidated,
-    )))
+    Ok(Reply::ok(json::invalidation(&result)))
 }
 
 impl Call {

@@ -114,7 +114,7 @@ pub fn authenticate(user: &AuthenticatedUser) -> Value {
         "full_name": user.full_name,
         "email": user.email,
         "metadata": user.metadata,
-        "enabled": true,
+        "enabled": user.enabled(),
         "authentication_realm": realm,
         "lookup_realm": realm,
         "authentication_type": user.authentication_type.as_str(),
@@ -125,7 +125,7 @@ pub fn authenticate(user: &AuthenticatedUser) -> Value {
 pub fn issued_token(issued: &crate::engine::tokens::IssuedToken) -> Value {
     let mut body = Map::new();
     body.insert("access_token".into(), issued.access_token.expose().into());
-    body.insert("type".into(), "Bearer".into());
+    body.insert("type".into(), issued.token_type.into());
     body.insert("expires_in".into(), issued.expires_in.into());
     if let Some(refresh) = &issued.refresh_token {
         body.insert("refresh_token".into(), refresh.expose().into());
@@ -152,16 +152,16 @@ pub fn suggest(result: &crate::engine::suggest::SuggestResult) -> Value {
         .collect();
     json!({
         "took": result.took,
-        "total": {"value": result.total, "relation": "eq"},
+        "total": {"value": result.total, "relation": result.total_relation},
         "profiles": hits,
     })
 }
 
 /// The invalidate-token answer (Elasticsearch never reports per-token errors here).
-pub fn invalidation(invalidated: u64, previously_invalidated: u64) -> Value {
+pub fn invalidation(result: &crate::engine::tokens::InvalidationResult) -> Value {
     json!({
-        "invalidated_tokens": invalidated,
-        "previously_invalidated_tokens": previously_invalidated,
-        "error_count": 0,
+        "invalidated_tokens": result.invalidated,
+        "previously_invalidated_tokens": result.previously_invalidated,
+        "error_count": result.error_count,
     })
 }

@@ -110,7 +110,9 @@ pub fn error_body(error: &Error) -> Value {
         Error::NothingFound(Missing::User(_) | Missing::Role(_)) => {
             return json!({ "found": false })
         }
-        Error::NothingFound(Missing::Token) => return super::json::invalidation(0, 0),
+        Error::NothingFound(Missing::Token) => {
+            return super::json::invalidation(&Default::default())
+        }
         _ => {}
     }
     // The token endpoint answers in OAuth2's own format (RFC 6749 §5.2), not the envelope.
