@@ -6,11 +6,10 @@
 use base64::Engine as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use userprofiles::app::{self, Options};
-use userprofiles::auth::password::Secret;
-use userprofiles::engine::EngineSettings;
 use userprofiles::pb;
+
+#[path = "support/mod.rs"]
+mod support;
 
 const ELASTIC: &str = "bench-elastic-password";
 const CONCURRENCY: usize = 16;
@@ -69,43 +68,10 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let dir = tempfile::tempdir().unwrap();
-    let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (grpc_addr, http_addr) = (
-        grpc_listener.local_addr().unwrap(),
-        http_listener.local_addr().unwrap(),
-    );
-    let options = Options {
-        clock: std::sync::Arc::new(userprofiles::engine::SystemClock),
-        data_dir: dir.path().to_path_buf(),
-        database_url: std::env::var("BENCH_DATABASE_URL").ok(),
-        max_body_bytes: 10 << 20,
-        shutdown_grace: Duration::from_secs(5),
-        elastic_password: Some(Secret::new(ELASTIC)),
-        settings: EngineSettings::default(),
-        transport: userprofiles::transport::TransportLimits::default(),
-    };
-    tokio::spawn(app::run(
-        options,
-        grpc_listener,
-        http_listener,
-        std::future::pending(),
-    ));
+    let server = support::start(ELASTIC, std::env::var("BENCH_DATABASE_URL").ok()).await;
+    let (grpc_addr, http_addr) = (server.grpc_addr, server.http_addr);
     let http = reqwest::Client::new();
     let base = format!("http://{http_addr}");
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/_security/_authenticate"))
-            .basic_auth("elastic", Some(ELASTIC))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 
     // Users get an imported low-cost bcrypt hash so set-up time measures the service, not hashing.
     let hash = bcrypt::hash("bench-password", 4).unwrap();
