@@ -109,7 +109,7 @@ pub async fn run_from_config(
                 max_clause_count: config.max_clause_count,
                 max_terms_count: config.max_terms_count,
                 hash_threads: match config.hash_threads {
-                    0 => BoundedPool::half_the_cores(),
+                    0 => BoundedPool::cores(),
                     n => n,
                 },
                 hash_queue: config.hash_queue,

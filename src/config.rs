@@ -102,7 +102,7 @@ pub struct Config {
     #[arg(long, env = "USERPROFILES_MAX_TERMS_COUNT", default_value_t = 65_536)]
     pub max_terms_count: usize,
 
-    /// Threads hashing passwords at once (0: half the cores, at least one).
+    /// Threads hashing passwords at once (0: one per core).
     #[arg(long, env = "USERPROFILES_HASH_THREADS", default_value_t = 0)]
     pub hash_threads: usize,
 

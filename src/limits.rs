@@ -55,7 +55,7 @@ impl Default for RequestLimits {
             max_data_patterns: 1_000,
             max_clause_count: 1_024,
             max_terms_count: 65_536,
-            hash_threads: crate::pool::BoundedPool::half_the_cores(),
+            hash_threads: crate::pool::BoundedPool::cores(),
             hash_queue: 100,
             search_threads: crate::pool::BoundedPool::cores(),
             search_queue: 1_000,

@@ -49,11 +49,6 @@ impl BoundedPool {
         }
     }
 
-    /// Half the cores (at least one), as Elasticsearch sizes its crypto pool.
-    pub fn half_the_cores() -> usize {
-        Self::cores().div_ceil(2)
-    }
-
     /// The number of cores (at least one).
     pub fn cores() -> usize {
         std::thread::available_parallelism()

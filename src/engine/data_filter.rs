@@ -66,7 +66,17 @@ impl DataFilter {
             )));
         }
         if self.is_empty() {
-            return Ok(CompiledFilter { dfa: None });
+            return Ok(CompiledFilter {
+                dfa: None,
+                selects_all: false,
+            });
+        }
+        // `*` matches every path, so every top-level key is kept whole: no walk needed.
+        if self.patterns.iter().any(|p| p == "*") {
+            return Ok(CompiledFilter {
+                dfa: None,
+                selects_all: true,
+            });
         }
         let total: usize = self.patterns.iter().map(String::len).sum();
         if total > MAX_FILTER_PATTERN_BYTES {
@@ -97,7 +107,10 @@ impl DataFilter {
                     "the requested data keys are too long or too many to match".into(),
                 )
             })?;
-        Ok(CompiledFilter { dfa: Some(dfa) })
+        Ok(CompiledFilter {
+            dfa: Some(dfa),
+            selects_all: false,
+        })
     }
 }
 
@@ -125,11 +138,25 @@ fn glob_to_regex(pattern: &str) -> String {
 #[derive(Debug)]
 pub struct CompiledFilter {
     dfa: Option<DFA>,
+    selects_all: bool,
 }
 
 impl CompiledFilter {
+    /// Whether the filter keeps all data (it has the pattern `*`).
+    pub fn selects_all(&self) -> bool {
+        self.selects_all
+    }
+
+    /// Whether the filter keeps no data (it has no patterns).
+    pub fn selects_nothing(&self) -> bool {
+        !self.selects_all && self.dfa.is_none()
+    }
+
     /// Returns the part of `data` the patterns select.
     pub fn apply(&self, data: &JsonObject) -> JsonObject {
+        if self.selects_all {
+            return data.clone();
+        }
         let Some(dfa) = &self.dfa else {
             return JsonObject::new();
         };

@@ -140,6 +140,19 @@ impl Engine {
         profiles: Vec<Profile>,
         filter: CompiledFilter,
     ) -> Result<Vec<Profile>, Error> {
+        // Everything or nothing needs no walk: keep or clear each profile's data in place.
+        if filter.selects_all() {
+            return Ok(profiles);
+        }
+        if filter.selects_nothing() {
+            return Ok(profiles
+                .into_iter()
+                .map(|mut profile| {
+                    profile.doc.application_data = JsonObject::new();
+                    profile
+                })
+                .collect());
+        }
         let filter_all = move || {
             profiles
                 .into_iter()
