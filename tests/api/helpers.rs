@@ -41,7 +41,20 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on an existing data directory (for restart tests).
 pub async fn spawn_app_on(data_dir: Arc<tempfile::TempDir>) -> TestApp {
+    wait_for_store_release(&data_dir).await;
     spawn_configured(data_dir, 1024 * 1024, Duration::from_secs(1200)).await
+}
+
+/// In one process, the previous server's last connection tasks may still be winding down
+/// (holding the redb file lock) for a moment after `stop` returns; a new process never meets
+/// this. Waits until the store can be opened.
+async fn wait_for_store_release(data_dir: &tempfile::TempDir) {
+    for _ in 0..200 {
+        if userprofiles::store::redb::RedbStore::open(data_dir.path()).is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A server with a small body limit.

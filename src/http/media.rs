@@ -1,0 +1,112 @@
+//! Media-type negotiation as Elasticsearch does it: JSON bodies only, and the vendor type's
+//! `compatible-with` version echoed back.
+
+use super::{error_response, flat};
+use crate::error::Error;
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Response, StatusCode};
+
+/// The response media type: the vendor type echoes the caller's compatible-with version.
+pub(super) struct MediaTypes {
+    pub(super) content_type: &'static str,
+}
+
+fn compatible_version(value: &str) -> Option<Result<u8, ()>> {
+    let lower = value.to_ascii_lowercase();
+    if !lower.contains("application/vnd.elasticsearch+") {
+        return None;
+    }
+    let version = lower
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("compatible-with="))
+        .next()
+        .map(|v| v.trim().parse::<u8>().map_err(|_| ()));
+    Some(version.unwrap_or(Err(())))
+}
+
+// The error is the finished response; it is built once per rejected request, so its size
+// does not matter.
+#[allow(clippy::result_large_err)]
+pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaTypes, Response<Body>> {
+    let header_text = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("").to_owned())
+    };
+    let accept = header_text(header::ACCEPT);
+    let content_type = header_text(header::CONTENT_TYPE);
+    if has_body {
+        match &content_type {
+            None => {
+                return Err(flat(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "Content-Type header is missing".into(),
+                    true,
+                ))
+            }
+            Some(ct) => {
+                let essence = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                if essence != "application/json" && essence != "application/vnd.elasticsearch+json"
+                {
+                    return Err(flat(
+                        StatusCode::NOT_ACCEPTABLE,
+                        format!("Content-Type header [{ct}] is not supported"),
+                        true,
+                    ));
+                }
+            }
+        }
+    }
+    let accept_version = accept.as_deref().and_then(compatible_version);
+    let content_version = content_type
+        .as_deref()
+        .filter(|_| has_body)
+        .and_then(compatible_version);
+    let describe = || {
+        format!(
+            "Accept={}, Content-Type={}",
+            accept.as_deref().unwrap_or("null"),
+            content_type.as_deref().unwrap_or("null")
+        )
+    };
+    let media_error =
+        |detail: String| error_response(&Error::MediaTypeHeader(detail), false, "application/json");
+    for (name, version) in [
+        ("Accept", &accept_version),
+        ("Content-Type", &content_version),
+    ] {
+        if let Some(version) = version {
+            if !matches!(version, Ok(7..=9)) {
+                let found = version
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|_| "null".into());
+                return Err(media_error(format!(
+                    "{name} version must be either version 9, 8 or 7, but found {found}. {}",
+                    describe()
+                )));
+            }
+        }
+    }
+    if has_body
+        && content_version.is_some()
+        && accept_version.is_some()
+        && accept_version != content_version
+    {
+        return Err(media_error(format!(
+            "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version and the compatible versions must match. {}",
+            describe()
+        )));
+    }
+    let content_type = match accept_version.or(content_version) {
+        Some(Ok(7)) => "application/vnd.elasticsearch+json;compatible-with=7",
+        Some(Ok(8)) => "application/vnd.elasticsearch+json;compatible-with=8",
+        Some(Ok(9)) => "application/vnd.elasticsearch+json;compatible-with=9",
+        _ => "application/json",
+    };
+    Ok(MediaTypes { content_type })
+}
