@@ -68,6 +68,17 @@ impl Clock for ManualClock {
     }
 }
 
+/// Whether a request field was given. Elasticsearch treats an empty string as not given, so
+/// front ends pass fields through as they came and the engine alone decides.
+pub(crate) fn present(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.is_empty())
+}
+
+/// [`present`] for secrets.
+pub(crate) fn present_secret(value: &Option<crate::auth::password::Secret>) -> bool {
+    value.as_ref().is_some_and(|v| !v.is_empty())
+}
+
 /// An authenticated caller with its resolved roles.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -2,7 +2,7 @@
 
 use super::data_filter::{CompiledFilter, DataFilter};
 use super::uid::{self, MAX_DIFFERENTIATOR};
-use super::{Caller, Engine};
+use super::{present, present_secret, Caller, Engine};
 use crate::auth::password::Secret;
 use crate::auth::privileges::action;
 use crate::error::{Error, Violation};
@@ -51,14 +51,6 @@ pub struct GetProfilesResult {
     pub profiles: Vec<Profile>,
     /// Failures keyed by uid, sorted by uid.
     pub errors: BTreeMap<String, ProfileError>,
-}
-
-fn present(value: &Option<String>) -> bool {
-    value.as_deref().is_some_and(|v| !v.is_empty())
-}
-
-fn present_secret(value: &Option<Secret>) -> bool {
-    value.as_ref().is_some_and(|v| !v.is_empty())
 }
 
 impl ActivateRequest {
@@ -196,13 +188,21 @@ impl Engine {
     }
 
     async fn authenticate_grant(&self, request: &ActivateRequest) -> Result<ProfileUser, Error> {
-        let user = match (&request.username, &request.password, &request.access_token) {
-            (Some(username), Some(password), _) => {
+        // The grant type decides which credentials count (validation has checked they are
+        // there); an empty field of the other grant is "not given", as in Elasticsearch.
+        let grant = request.grant_type.as_deref();
+        let user = match (
+            grant,
+            &request.username,
+            &request.password,
+            &request.access_token,
+        ) {
+            (Some(GRANT_PASSWORD), Some(username), Some(password), _) => {
                 let request = format!("action [{}]", action::PROFILE_ACTIVATE);
                 self.authenticate_password(username, password, &request)
                     .await?
             }
-            (_, _, Some(token)) => self.authenticate_token(token).await?,
+            (Some(GRANT_ACCESS_TOKEN), _, _, Some(token)) => self.authenticate_token(token).await?,
             // Validation guarantees one of the two grants is complete.
             _ => return Err(Error::validation("grant_type", "[grant_type] is required")),
         };

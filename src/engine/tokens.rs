@@ -2,7 +2,7 @@
 //! expiring access tokens, single-use refresh tokens with Elasticsearch's ±30 s reuse window,
 //! and invalidation by token, refresh token, user or realm.
 
-use super::{Caller, Engine};
+use super::{present, present_secret, Caller, Engine};
 use crate::auth::password::Secret;
 use crate::auth::privileges::action;
 use crate::auth::{AuthenticatedUser, AuthenticationType};
@@ -78,14 +78,6 @@ pub struct InvalidationResult {
     pub previously_invalidated: u64,
     /// Per-token failures; always 0 (every invalidation here is one durable write).
     pub error_count: u64,
-}
-
-fn present(value: &Option<String>) -> bool {
-    value.as_deref().is_some_and(|v| !v.is_empty())
-}
-
-fn present_secret(value: &Option<Secret>) -> bool {
-    value.as_ref().is_some_and(|v| !v.is_empty())
 }
 
 /// Hex SHA-256 of a token string: the only form in which tokens are stored.

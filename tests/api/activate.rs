@@ -261,3 +261,24 @@ async fn usernames_differing_only_in_case_are_different_users_with_different_uid
     );
     assert_eq!(lower["_doc"]["_seq_no"], 1);
 }
+
+#[tokio::test]
+async fn empty_password_fields_do_not_hijack_an_access_token_grant() {
+    let app = spawn_app().await;
+    app.create_user("tokened", &["viewer"], None, None).await;
+    let (_, token) = send_json(app.es(Method::POST, "/_security/oauth2/token").json(
+        &serde_json::json!({"grant_type": "password", "username": "tokened", "password": USER_PASSWORD}),
+    ))
+    .await;
+    let (status, profile) = send_json(app.es(Method::POST, "/_security/profile/_activate").json(
+        &serde_json::json!({
+            "grant_type": "access_token",
+            "access_token": token["access_token"],
+            "username": "",
+            "password": ""
+        }),
+    ))
+    .await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["user"]["username"], "tokened");
+}
