@@ -779,3 +779,25 @@ async fn grpc_get_users_and_roles_cap_the_names_per_call() {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn grpc_headers_beyond_the_limit_are_refused() {
+    let app = spawn_app().await;
+    let mut client = app.security_client();
+    let mut padded = as_elastic(pb::AuthenticateRequest {});
+    padded
+        .metadata_mut()
+        .insert("x-padding", "p".repeat(20_000).parse().unwrap());
+    assert!(
+        client.authenticate(padded).await.is_err(),
+        "20 KB of headers passes the 16 KiB limit"
+    );
+    // The connection pool recovers and normal calls go on.
+    let mut client = app.security_client();
+    let reply = client
+        .authenticate(as_elastic(pb::AuthenticateRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.username, "elastic");
+}
