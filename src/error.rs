@@ -177,6 +177,12 @@ impl Error {
         }
     }
 
+    /// What a request whose handler panicked answers (the panic's own text may quote request
+    /// data, so it is never sent).
+    pub fn panicked() -> Self {
+        Error::Internal("the request failed unexpectedly".into())
+    }
+
     /// A single `action_request_validation_exception`.
     pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
         Error::ActionValidation(vec![Violation::new(field, message)])

@@ -1,6 +1,7 @@
-//! The gRPC front end: thin tonic adapters over the engine. Each RPC authenticates the caller
-//! from the `authorization` metadata, converts the message, calls the engine once and converts
-//! the answer back. No rule lives here.
+//! The gRPC front end: thin tonic adapters over the engine. [`AuthenticateLayer`] authenticates
+//! each call from its `authorization` metadata before the message is decoded; each RPC then
+//! takes that caller, converts the message, calls the engine once and converts the answer back.
+//! No rule lives here.
 
 pub mod convert;
 
@@ -32,19 +33,17 @@ impl GrpcApi {
         Self { engine }
     }
 
-    /// The caller [`AuthenticateLayer`] authenticated, or (when the service runs without the
-    /// layer) the caller authenticated here.
-    async fn caller<T>(&self, request: &Request<T>, method: &str) -> Result<Caller, Status> {
-        if let Some(caller) = request.extensions().get::<Caller>() {
-            return Ok(caller.clone());
-        }
-        let authorization = request
-            .metadata()
-            .get("authorization")
-            .map(|value| value.as_bytes());
-        authenticate(&self.engine, authorization, method)
-            .await
-            .map_err(|e| status(&e))
+    /// The caller [`AuthenticateLayer`] authenticated before the message was decoded.
+    fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| {
+                status(&Error::Internal(
+                    "a call reached its handler without being authenticated".into(),
+                ))
+            })
     }
 }
 
@@ -144,18 +143,16 @@ where
             let authorization = request
                 .headers()
                 .get(axum::http::header::AUTHORIZATION)
-                .map(|value| value.as_bytes().to_vec());
-            match authenticate(&engine, authorization.as_deref(), &method).await {
+                .cloned();
+            let authorization = authorization.as_ref().map(|value| value.as_bytes());
+            match authenticate(&engine, authorization, &method).await {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     // A panic in a handler answers INTERNAL instead of dropping the connection.
                     let handled = AssertUnwindSafe(inner.call(request)).catch_unwind();
                     match tokio::time::timeout(call_timeout, handled).await {
                         Ok(Ok(response)) => response,
-                        Ok(Err(_)) => Ok(status(&Error::Internal(
-                            "the request failed unexpectedly".into(),
-                        ))
-                        .into_http()),
+                        Ok(Err(_)) => Ok(status(&Error::panicked()).into_http()),
                         Err(_) => Ok(status(&Error::RequestTimeout(format!(
                             "the call did not complete within [{}ms]",
                             call_timeout.as_millis()
@@ -192,9 +189,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
         &self,
         request: Request<pb::ActivateRequest>,
     ) -> Result<Response<pb::Profile>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.UserProfiles/Activate")
-            .await?;
+        let caller = Self::caller(&request)?;
         let message = request.into_inner();
         let engine_request = ActivateRequest {
             grant_type: non_empty(message.grant_type),
@@ -212,9 +207,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
         &self,
         request: Request<pb::GetProfilesRequest>,
     ) -> Result<Response<pb::GetProfilesResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.UserProfiles/GetProfiles")
-            .await?;
+        let caller = Self::caller(&request)?;
         let message = request.into_inner();
         let filter = DataFilter::new(&message.data);
         reply(
@@ -250,9 +243,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
         &self,
         request: Request<pb::UpdateProfileDataRequest>,
     ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.UserProfiles/UpdateProfileData")
-            .await?;
+        let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let engine_request = UpdateDataRequest {
             uid: m.uid,
@@ -273,9 +264,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
         &self,
         request: Request<pb::SetProfileEnabledRequest>,
     ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.UserProfiles/EnableProfile")
-            .await?;
+        let caller = Self::caller(&request)?;
         let uid = request.into_inner().uid;
         reply(
             self.engine.set_profile_enabled(&caller, &uid, true).await,
@@ -287,9 +276,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
         &self,
         request: Request<pb::SetProfileEnabledRequest>,
     ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.UserProfiles/DisableProfile")
-            .await?;
+        let caller = Self::caller(&request)?;
         let uid = request.into_inner().uid;
         reply(
             self.engine.set_profile_enabled(&caller, &uid, false).await,
@@ -301,9 +288,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
         &self,
         request: Request<pb::SuggestProfilesRequest>,
     ) -> Result<Response<pb::SuggestProfilesResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.UserProfiles/SuggestProfiles")
-            .await?;
+        let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let hint = m.hint.map(|hint| SuggestHint {
             uids: (!hint.uids.is_empty()).then_some(hint.uids),
@@ -347,9 +332,7 @@ impl pb::users_server::Users for GrpcApi {
         &self,
         request: Request<pb::PutUserRequest>,
     ) -> Result<Response<pb::PutUserResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Users/PutUser")
-            .await?;
+        let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let engine_request = PutUserRequest {
             username: m.username,
@@ -375,9 +358,7 @@ impl pb::users_server::Users for GrpcApi {
         &self,
         request: Request<pb::GetUsersRequest>,
     ) -> Result<Response<pb::GetUsersResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Users/GetUsers")
-            .await?;
+        let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let users = self
             .engine
@@ -393,9 +374,7 @@ impl pb::users_server::Users for GrpcApi {
         &self,
         request: Request<pb::DeleteUserRequest>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Users/DeleteUser")
-            .await?;
+        let caller = Self::caller(&request)?;
         let username = request.into_inner().username;
         reply(self.engine.delete_user(&caller, &username).await, |()| {
             pb::DeleteUserResponse { found: true }
@@ -406,9 +385,7 @@ impl pb::users_server::Users for GrpcApi {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Users/ChangePassword")
-            .await?;
+        let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let username = non_empty(m.username);
         let result = self
@@ -427,9 +404,7 @@ impl pb::users_server::Users for GrpcApi {
         &self,
         request: Request<pb::SetUserEnabledRequest>,
     ) -> Result<Response<pb::SetUserEnabledResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Users/EnableUser")
-            .await?;
+        let caller = Self::caller(&request)?;
         let username = request.into_inner().username;
         reply(
             self.engine.set_user_enabled(&caller, &username, true).await,
@@ -441,9 +416,7 @@ impl pb::users_server::Users for GrpcApi {
         &self,
         request: Request<pb::SetUserEnabledRequest>,
     ) -> Result<Response<pb::SetUserEnabledResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Users/DisableUser")
-            .await?;
+        let caller = Self::caller(&request)?;
         let username = request.into_inner().username;
         reply(
             self.engine
@@ -460,9 +433,7 @@ impl pb::roles_server::Roles for GrpcApi {
         &self,
         request: Request<pb::PutRoleRequest>,
     ) -> Result<Response<pb::PutRoleResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Roles/PutRole")
-            .await?;
+        let caller = Self::caller(&request)?;
         let role = request.into_inner().role.unwrap_or_default();
         reply(
             self.engine
@@ -476,9 +447,7 @@ impl pb::roles_server::Roles for GrpcApi {
         &self,
         request: Request<pb::GetRolesRequest>,
     ) -> Result<Response<pb::GetRolesResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Roles/GetRoles")
-            .await?;
+        let caller = Self::caller(&request)?;
         let names = request.into_inner().names;
         let roles = self
             .engine
@@ -494,9 +463,7 @@ impl pb::roles_server::Roles for GrpcApi {
         &self,
         request: Request<pb::DeleteRoleRequest>,
     ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Roles/DeleteRole")
-            .await?;
+        let caller = Self::caller(&request)?;
         let name = request.into_inner().name;
         reply(self.engine.delete_role(&caller, &name).await, |()| {
             pb::DeleteRoleResponse { found: true }
@@ -510,9 +477,7 @@ impl pb::security_server::Security for GrpcApi {
         &self,
         request: Request<pb::AuthenticateRequest>,
     ) -> Result<Response<pb::AuthenticateResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Security/Authenticate")
-            .await?;
+        let caller = Self::caller(&request)?;
         Ok(Response::new(convert::authentication(caller.user)))
     }
 }
@@ -523,9 +488,7 @@ impl pb::tokens_server::Tokens for GrpcApi {
         &self,
         request: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Tokens/CreateToken")
-            .await?;
+        let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let engine_request = CreateTokenRequest {
             grant_type: non_empty(m.grant_type),
@@ -552,9 +515,7 @@ impl pb::tokens_server::Tokens for GrpcApi {
         &self,
         request: Request<pb::InvalidateTokenRequest>,
     ) -> Result<Response<pb::InvalidateTokenResponse>, Status> {
-        let caller = self
-            .caller(&request, "/userprofiles.v1.Tokens/InvalidateToken")
-            .await?;
+        let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let engine_request = InvalidateTokenRequest {
             token: non_empty(m.token).map(Secret::new),

@@ -305,7 +305,7 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         let handled = AssertUnwindSafe(handlers::handle(&gateway.engine, &caller, call))
             .catch_unwind()
             .await
-            .unwrap_or_else(|_| Err(Error::Internal("the request failed unexpectedly".into())));
+            .unwrap_or_else(|_| Err(Error::panicked()));
         match handled {
             Ok(Reply { status, body }) => json_response(status, &body, pretty, media.content_type),
             Err(error) => error_response(&error, pretty, media.content_type),
