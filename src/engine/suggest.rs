@@ -42,10 +42,15 @@ pub struct SuggestResult {
     pub took: u64,
     /// How many enabled profiles matched.
     pub total: u64,
-    /// How exact `total` is: always `eq` (every match is counted).
-    pub total_relation: &'static str,
     /// The best matches, data filtered.
     pub profiles: Vec<Profile>,
+}
+
+impl SuggestResult {
+    /// How exact `total` is: always `eq`, every match being counted.
+    pub fn total_relation(&self) -> &'static str {
+        "eq"
+    }
 }
 
 impl SuggestRequest {
@@ -125,7 +130,6 @@ impl Engine {
         }
         if !self.store().profile_index_exists().await? {
             return Ok(SuggestResult {
-                total_relation: "eq",
                 took: 0,
                 total: 0,
                 profiles: Vec::new(),
@@ -156,7 +160,6 @@ impl Engine {
             .collect();
         let profiles = self.filter_data(profiles, filter).await?;
         Ok(SuggestResult {
-            total_relation: "eq",
             took: started.elapsed().as_millis() as u64,
             total,
             profiles,

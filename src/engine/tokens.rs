@@ -41,8 +41,6 @@ pub struct CreateTokenRequest {
 pub struct IssuedToken {
     /// The bearer token.
     pub access_token: Secret,
-    /// How to present it: always `Bearer`.
-    pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     /// The refresh token, except for `client_credentials`.
@@ -76,8 +74,20 @@ pub struct InvalidationResult {
     pub invalidated: u64,
     /// Tokens that were invalid already.
     pub previously_invalidated: u64,
-    /// Per-token failures; always 0 (every invalidation here is one durable write).
-    pub error_count: u64,
+}
+
+impl InvalidationResult {
+    /// Per-token failures: always 0, every invalidation here being one durable write.
+    pub fn error_count(&self) -> u64 {
+        0
+    }
+}
+
+impl IssuedToken {
+    /// How to present the token: always [`TOKEN_TYPE`].
+    pub fn token_type(&self) -> &'static str {
+        TOKEN_TYPE
+    }
 }
 
 /// Hex SHA-256 of a token string: the only form in which tokens are stored.
@@ -287,7 +297,6 @@ impl Engine {
         };
         self.store().put_token(record).await?;
         Ok(IssuedToken {
-            token_type: TOKEN_TYPE,
             access_token: access,
             expires_in: self.token_lifetime_millis() / 1000,
             refresh_token: refresh,
@@ -345,7 +354,6 @@ impl Engine {
                 }
                 let expires_in = ((record.access_expires_millis - now) / 1000).max(0);
                 return Ok(IssuedToken {
-                    token_type: TOKEN_TYPE,
                     access_token: access,
                     expires_in,
                     refresh_token: Some(new_refresh),
@@ -366,7 +374,6 @@ impl Engine {
             let record = self.superseding_record(&old, &access, &new_refresh, now);
             self.store().put_token(record).await?;
             return Ok(IssuedToken {
-                token_type: TOKEN_TYPE,
                 access_token: access,
                 expires_in: self.token_lifetime_millis() / 1000,
                 refresh_token: Some(new_refresh),

@@ -314,7 +314,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
                 took: result.took as i64,
                 total: Some(pb::SuggestTotal {
                     value: result.total as i64,
-                    relation: result.total_relation.into(),
+                    relation: result.total_relation().into(),
                 }),
                 profiles: result
                     .profiles
@@ -502,7 +502,7 @@ impl pb::tokens_server::Tokens for GrpcApi {
             self.engine.create_token(&caller, engine_request).await,
             |issued| pb::CreateTokenResponse {
                 access_token: issued.access_token.expose().to_owned(),
-                r#type: issued.token_type.into(),
+                r#type: issued.token_type().into(),
                 expires_in: issued.expires_in,
                 refresh_token: issued.refresh_token.map(|r| r.expose().to_owned()),
                 scope: issued.scope.map(str::to_owned),
@@ -531,7 +531,7 @@ impl pb::tokens_server::Tokens for GrpcApi {
         Ok(Response::new(pb::InvalidateTokenResponse {
             invalidated_tokens: result.invalidated as i64,
             previously_invalidated_tokens: result.previously_invalidated as i64,
-            error_count: result.error_count as i64,
+            error_count: result.error_count() as i64,
         }))
     }
 }

@@ -125,7 +125,7 @@ pub fn authenticate(user: &AuthenticatedUser) -> Value {
 pub fn issued_token(issued: &crate::engine::tokens::IssuedToken) -> Value {
     let mut body = Map::new();
     body.insert("access_token".into(), issued.access_token.expose().into());
-    body.insert("type".into(), issued.token_type.into());
+    body.insert("type".into(), issued.token_type().into());
     body.insert("expires_in".into(), issued.expires_in.into());
     if let Some(refresh) = &issued.refresh_token {
         body.insert("refresh_token".into(), refresh.expose().into());
@@ -152,7 +152,7 @@ pub fn suggest(result: &crate::engine::suggest::SuggestResult) -> Value {
         .collect();
     json!({
         "took": result.took,
-        "total": {"value": result.total, "relation": result.total_relation},
+        "total": {"value": result.total, "relation": result.total_relation()},
         "profiles": hits,
     })
 }
@@ -162,6 +162,6 @@ pub fn invalidation(result: &crate::engine::tokens::InvalidationResult) -> Value
     json!({
         "invalidated_tokens": result.invalidated,
         "previously_invalidated_tokens": result.previously_invalidated,
-        "error_count": result.error_count,
+        "error_count": result.error_count(),
     })
 }
