@@ -9,7 +9,6 @@ use crate::engine::{Clock, Engine, EngineSettings, SystemClock};
 use crate::grpc::GrpcApi;
 use crate::limits::RequestLimits;
 use crate::pb;
-use crate::pool::BoundedPool;
 use crate::store::postgres::PostgresStore;
 use crate::store::redb::RedbStore;
 use crate::store::Store;
@@ -108,15 +107,9 @@ pub async fn run_from_config(
                 max_data_patterns: config.max_data_patterns,
                 max_clause_count: config.max_clause_count,
                 max_terms_count: config.max_terms_count,
-                hash_threads: match config.hash_threads {
-                    0 => BoundedPool::cores(),
-                    n => n,
-                },
+                hash_threads: config.hash_threads,
                 hash_queue: config.hash_queue,
-                search_threads: match config.search_threads {
-                    0 => BoundedPool::cores(),
-                    n => n,
-                },
+                search_threads: config.search_threads,
                 search_queue: config.search_queue,
             },
         },

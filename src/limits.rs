@@ -38,11 +38,11 @@ pub struct RequestLimits {
     /// Most uids or label values one suggest hint may give (Elasticsearch's
     /// `index.max_terms_count`).
     pub max_terms_count: usize,
-    /// Threads hashing passwords at once.
+    /// Threads hashing passwords at once (0: one per core).
     pub hash_threads: usize,
     /// Password hashes that may wait for a thread before more are refused with 429.
     pub hash_queue: usize,
-    /// Threads running suggest queries at once.
+    /// Threads running suggest queries at once (0: one per core).
     pub search_threads: usize,
     /// Suggest queries that may wait for a thread before more are refused with 429.
     pub search_queue: usize,
@@ -55,9 +55,9 @@ impl Default for RequestLimits {
             max_data_patterns: 1_000,
             max_clause_count: 1_024,
             max_terms_count: 65_536,
-            hash_threads: crate::pool::BoundedPool::cores(),
+            hash_threads: 0,
             hash_queue: 100,
-            search_threads: crate::pool::BoundedPool::cores(),
+            search_threads: 0,
             search_queue: 1_000,
         }
     }

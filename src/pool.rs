@@ -26,10 +26,13 @@ pub struct BoundedPool {
 }
 
 impl BoundedPool {
-    /// Starts `threads` threads (at least one) named after the pool, behind a queue of `queue`
-    /// jobs.
+    /// Starts `threads` threads named after the pool (0: one per core), behind a queue of
+    /// `queue` jobs.
     pub fn new(name: &'static str, threads: usize, queue: usize) -> Self {
-        let threads = threads.max(1);
+        let threads = match threads {
+            0 => cores(),
+            n => n,
+        };
         let (jobs, receiver) = sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..threads {
@@ -47,13 +50,6 @@ impl BoundedPool {
             threads,
             queue,
         }
-    }
-
-    /// The number of cores (at least one).
-    pub fn cores() -> usize {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
     }
 
     /// Runs `job` on the pool and waits for its result without blocking an async worker.
@@ -86,6 +82,13 @@ impl BoundedPool {
             .await
             .map_err(|_| Error::Internal(format!("a job on the [{}] pool failed", self.name)))
     }
+}
+
+/// The number of cores (at least one).
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn work(receiver: &Mutex<Receiver<Job>>) {

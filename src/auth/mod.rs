@@ -10,7 +10,7 @@ use crate::pool::BoundedPool;
 use crate::store::Store;
 use base64::Engine as _;
 use cache::CredentialCache;
-use password::{verify_password, Secret};
+use password::{hash_password, verify_password, Secret};
 use std::sync::Arc;
 
 /// Credentials presented by a caller.
@@ -182,9 +182,12 @@ impl PasswordRealms {
         }
     }
 
-    /// The bounded pool every password hash runs on.
-    pub fn hashing(&self) -> &BoundedPool {
-        &self.hashing
+    /// Hashes a new password with argon2id on the bounded hashing pool (429 when it is full).
+    pub async fn hash(&self, password: Secret) -> Result<PasswordHash, Error> {
+        self.hashing
+            .run(move || hash_password(&password))
+            .await?
+            .map_err(Error::Internal)
     }
 
     /// Finds a user (reserved or native) and the realm it belongs to.

@@ -1,9 +1,7 @@
 //! Native users, the reserved users and `_authenticate`: SPEC-security §2 and §5.
 
 use super::{Caller, Engine};
-use crate::auth::password::{
-    hash_password, parse_imported_hash, Secret, SUPPORTED_HASH_ALGORITHMS,
-};
+use crate::auth::password::{parse_imported_hash, Secret, SUPPORTED_HASH_ALGORITHMS};
 use crate::auth::privileges::action;
 use crate::auth::{reserved_roles, reserved_user_record, AuthenticationType, RESERVED_USERS};
 use crate::error::{Error, Missing, Violation};
@@ -312,14 +310,7 @@ impl Engine {
         new_password: NewPassword,
     ) -> Result<Option<PasswordHash>, Error> {
         match new_password {
-            NewPassword::ToHash(password) => self
-                .inner
-                .realms
-                .hashing()
-                .run(move || hash_password(&password))
-                .await?
-                .map(Some)
-                .map_err(Error::Internal),
+            NewPassword::ToHash(password) => self.inner.realms.hash(password).await.map(Some),
             NewPassword::Imported(hash) => Ok(Some(hash)),
             NewPassword::Unchanged => Ok(None),
         }
@@ -343,14 +334,7 @@ impl Engine {
                 "ELASTIC_PASSWORD must be at least [{MIN_PASSWORD_CHARS}] characters long"
             )));
         }
-        let for_hash = password.clone();
-        let hash = self
-            .inner
-            .realms
-            .hashing()
-            .run(move || hash_password(&for_hash))
-            .await?
-            .map_err(Error::Internal)?;
+        let hash = self.inner.realms.hash(password.clone()).await?;
         let mut record = reserved_user_record("elastic", None)
             .ok_or_else(|| Error::Internal("elastic is not a reserved user".into()))?;
         record.password_hash = Some(hash);
