@@ -283,9 +283,9 @@ impl Error {
     pub fn log_server_side(&self) {
         match self {
             Error::StoreUnavailable(detail) => tracing::error!(%detail, "store unavailable"),
-            Error::Internal(reason) | Error::IllegalState(reason) => {
-                tracing::error!(%reason, "request failed")
-            }
+            // `IllegalState` (an unreadable record) was logged, with its detail, where the
+            // store reported it.
+            Error::Internal(reason) => tracing::error!(%reason, "request failed"),
             _ => {}
         }
     }

@@ -35,6 +35,30 @@ impl From<StoreError> for crate::error::Error {
 /// What a client is told about a record that cannot be decoded.
 pub const UNREADABLE_REASON: &str = "the stored document cannot be read";
 
+impl ProfileChange {
+    /// A feed entry from a decoding attempt: an unreadable document is logged (never its
+    /// content) and passed on as `profile: None`; any other failure stops the feed.
+    pub fn from_decoded(
+        uid: String,
+        seq_no: i64,
+        decoded: Result<Versioned<ProfileDoc>, StoreError>,
+    ) -> Result<Self, StoreError> {
+        let profile = match decoded {
+            Ok(profile) => Some(profile),
+            Err(StoreError::Unreadable(error)) => {
+                tracing::error!(uid, seq_no, %error, "skipping an unreadable profile document");
+                None
+            }
+            Err(unavailable) => return Err(unavailable),
+        };
+        Ok(Self {
+            uid,
+            seq_no,
+            profile,
+        })
+    }
+}
+
 /// One requested profile: found, absent, or stored but unreadable.
 pub type ProfileSlot = Result<Option<Versioned<ProfileDoc>>, StoreError>;
 

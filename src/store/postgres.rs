@@ -253,19 +253,11 @@ impl Store for PostgresStore {
         for row in &rows {
             let uid: String = row.try_get("uid").map_err(fail)?;
             let seq_no: i64 = row.try_get("seq_no").map_err(fail)?;
-            let profile = match profile_from_row(row) {
-                Ok(profile) => Some(profile),
-                Err(StoreError::Unreadable(error)) => {
-                    tracing::error!(uid, seq_no, %error, "skipping an unreadable profile document");
-                    None
-                }
-                Err(other) => return Err(other),
-            };
-            changes.push(ProfileChange {
+            changes.push(ProfileChange::from_decoded(
                 uid,
                 seq_no,
-                profile,
-            });
+                profile_from_row(row),
+            )?);
         }
         Ok(changes)
     }

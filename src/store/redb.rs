@@ -57,22 +57,6 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     crate::limits::decode_stored(bytes).map_err(StoreError::Unreadable)
 }
 
-/// A change-feed entry; an undecodable document is logged and passed on as unreadable.
-fn change_entry(uid: &str, seq_no: i64, bytes: &[u8]) -> ProfileChange {
-    let profile = match decode::<Versioned<ProfileDoc>>(bytes) {
-        Ok(profile) => Some(profile),
-        Err(error) => {
-            tracing::error!(uid, seq_no, %error, "skipping an unreadable profile document");
-            None
-        }
-    };
-    ProfileChange {
-        uid: uid.to_owned(),
-        seq_no,
-        profile,
-    }
-}
-
 fn user_key(username: &str, realm_type: &str) -> String {
     format!("{realm_type}\0{username}")
 }
@@ -341,7 +325,11 @@ impl Store for RedbStore {
             for entry in feed.range((after_seq_no + 1)..).map_err(fail)?.take(limit) {
                 let (seq_no, uid) = entry.map_err(fail)?;
                 if let Some(bytes) = profiles.get(uid.value()).map_err(fail)? {
-                    out.push(change_entry(uid.value(), seq_no.value(), bytes.value()));
+                    out.push(ProfileChange::from_decoded(
+                        uid.value().to_owned(),
+                        seq_no.value(),
+                        decode(bytes.value()),
+                    )?);
                 }
             }
             Ok(out)
