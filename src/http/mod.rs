@@ -54,10 +54,11 @@ pub fn router(engine: Engine, max_body_bytes: usize, transport: TransportLimits)
 /// errors, which Elasticsearch renders as 400s).
 fn check_head_limits(
     parts: &axum::http::request::Parts,
+    uri_text: &str,
     limits: &TransportLimits,
 ) -> Result<(), Error> {
     // `METHOD SP URI SP HTTP/1.1`
-    let line = parts.method.as_str().len() + parts.uri.to_string().len() + " HTTP/1.1 ".len();
+    let line = parts.method.as_str().len() + uri_text.len() + " HTTP/1.1 ".len();
     if line > limits.max_initial_line_bytes {
         return Err(Error::TooLongHttpLine(format!(
             "An HTTP line is larger than {} bytes.",
@@ -153,15 +154,15 @@ fn error_response(error: &Error, pretty: bool, content_type: &str) -> Response<B
 async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    if let Err(error) = check_head_limits(&parts, &gateway.transport) {
-        return error_response(&error, false, "application/json");
-    }
-    let method = parts.method.clone();
     let uri_text = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
+    if let Err(error) = check_head_limits(&parts, &uri_text, &gateway.transport) {
+        return error_response(&error, false, "application/json");
+    }
+    let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = {
         let trimmed = path.trim_start_matches('/').trim_end_matches('/');
@@ -240,11 +241,9 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
                 return error_response(&error, pretty, content_type);
             }
         };
-        let declared_length = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // hyper knows the body's length when it was declared (Content-Length); then an
+        // oversized body is refused before a byte of it is read.
+        let declared_length = axum::body::HttpBody::size_hint(&body).exact();
         if let Some(length) = declared_length.filter(|l| *l > gateway.max_body_bytes as u64) {
             let error = Error::ContentTooLong {
                 length,
@@ -254,10 +253,7 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         }
         // The body's bytes count against the in-flight breaker from before it is read until
         // the response is built. A body of unknown length reserves the most it may be.
-        let announced = match axum::body::HttpBody::size_hint(&body).exact() {
-            Some(exact) => exact,
-            None => gateway.max_body_bytes as u64,
-        };
+        let announced = declared_length.unwrap_or(gateway.max_body_bytes as u64);
         let _in_flight = match gateway.in_flight.reserve(announced) {
             Ok(reservation) => reservation,
             Err(error) => return error_response(&error, pretty, "application/json"),
@@ -276,12 +272,7 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         let body = match read {
             Ok(bytes) => bytes,
             Err(_) => {
-                let length = parts
-                    .headers
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(gateway.max_body_bytes as u64 + 1);
+                let length = declared_length.unwrap_or(gateway.max_body_bytes as u64 + 1);
                 let error = Error::ContentTooLong {
                     length,
                     limit: gateway.max_body_bytes as u64,
