@@ -2,24 +2,15 @@
 //! a manual clock over a real redb store.
 
 use serde_json::json;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use userprofiles::auth::privileges::{builtin_role, EffectiveRoles};
 use userprofiles::auth::{AuthenticatedUser, AuthenticationType};
 use userprofiles::engine::data_filter::DataFilter;
-use userprofiles::engine::{Caller, Clock, Engine};
+use userprofiles::engine::{Caller, Clock, Engine, ManualClock};
 use userprofiles::error::Error;
 use userprofiles::model::{ProfileUser, RealmRef};
 use userprofiles::store::redb::RedbStore;
 use userprofiles::store::{Store, UpdateProfile};
-
-struct ManualClock(AtomicI64);
-
-impl Clock for ManualClock {
-    fn now_millis(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 struct Fixture {
     engine: Engine,
@@ -32,7 +23,7 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
-        let clock = Arc::new(ManualClock(AtomicI64::new(1_642_650_651_037)));
+        let clock = Arc::new(ManualClock::at(1_642_650_651_037));
         let engine = Engine::new(Arc::clone(&store), clock.clone()).unwrap();
         Self {
             engine,
@@ -42,8 +33,8 @@ impl Fixture {
         }
     }
 
-    fn advance(&self, millis: i64) {
-        self.clock.0.fetch_add(millis, Ordering::SeqCst);
+    fn advance(&self, millis: u64) {
+        self.clock.advance(std::time::Duration::from_millis(millis));
     }
 
     /// Writes labels, data or the enabled flag straight into the stored profile.
@@ -364,12 +355,8 @@ async fn updates_beyond_the_profile_size_limit_are_refused_and_change_nothing() 
         profile_max_size_bytes: 64,
         ..EngineSettings::default()
     };
-    let engine = Engine::with_settings(
-        Arc::clone(&store),
-        Arc::new(ManualClock(AtomicI64::new(0))),
-        settings,
-    )
-    .unwrap();
+    let engine =
+        Engine::with_settings(Arc::clone(&store), Arc::new(ManualClock::at(0)), settings).unwrap();
     let profile = engine.activate_user(user("joe", &[])).await.unwrap();
     let request = |text: &str| UpdateDataRequest {
         uid: profile.doc.uid.clone(),

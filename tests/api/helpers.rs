@@ -201,6 +201,17 @@ impl TestApp {
         Arc::clone(&self.data_dir)
     }
 
+    /// The Prometheus text `/metrics` serves.
+    pub async fn metrics_text(&self) -> String {
+        self.anonymous(Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A request with no credentials.
     pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.http))

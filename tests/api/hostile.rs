@@ -627,14 +627,7 @@ async fn invented_grpc_methods_do_not_become_metric_series() {
             .await;
         assert!(outcome.is_err());
     }
-    let metrics = app
-        .anonymous(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         !metrics.contains("Invented"),
         "raw paths leaked into metrics"

@@ -208,14 +208,7 @@ async fn metrics_are_exposed_for_prometheus() {
         ))
         .await
         .unwrap_err();
-    let text = app
-        .anonymous(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(text.contains("userprofiles_http_requests_total"), "{text}");
     assert!(text.contains(r#"userprofiles_grpc_requests_total{method="/userprofiles.v1.Security/Authenticate",code="Ok"}"#), "{text}");
     assert!(text.contains(r#"userprofiles_grpc_requests_total{method="/userprofiles.v1.Security/Authenticate",code="Unauthenticated"}"#), "{text}");
