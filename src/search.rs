@@ -79,7 +79,7 @@ fn search_error(error: impl std::fmt::Display) -> Error {
 /// Longest token, in characters; longer runs are split into pieces of this length, as
 /// Elasticsearch's standard tokenizer does (`max_token_length`). It also keeps each fuzzy
 /// query's automaton small, whatever a caller sends as one "word".
-pub const MAX_TOKEN_CHARS: usize = 255;
+const MAX_TOKEN_CHARS: usize = 255;
 
 /// The runs of letters, digits and `_` in `text`.
 fn runs(text: &str) -> impl Iterator<Item = &str> {
@@ -101,7 +101,7 @@ pub fn words(text: &str) -> Vec<String> {
 
 /// The query clauses each word of a suggest name becomes: a fuzzy and an exact clause on each
 /// of username, full name and email (see `name_query`).
-pub const CLAUSES_PER_WORD: usize = 6;
+const CLAUSES_PER_WORD: usize = 6;
 
 /// How many query clauses a suggest `name` builds, counted without building them, so a name
 /// of many words is refused before it costs anything.
@@ -113,9 +113,9 @@ pub fn clause_count(name: &str) -> usize {
 }
 
 /// How many distinct words of a suggest name are matched with typos forgiven.
-pub const MAX_FUZZY_WORDS: usize = 10;
+const MAX_FUZZY_WORDS: usize = 10;
 /// Longest word matched with typos forgiven; longer words match exactly.
-pub const MAX_FUZZY_WORD_CHARS: usize = 40;
+const MAX_FUZZY_WORD_CHARS: usize = 40;
 
 /// A name's words without repeats (a repeated word matches nothing more), the last one kept
 /// last since it is matched as a prefix.

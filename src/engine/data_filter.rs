@@ -27,7 +27,7 @@ const MAX_FILTER_NFA_BYTES: usize = 8 * 1024 * 1024;
 /// Most pattern text one filter may hold. Building a DFA state costs time in proportion to the
 /// automaton, so this bounds the cost of each new state the walk meets (an HTTP request line
 /// holds at most 4 KiB anyway; gRPC lists could otherwise carry megabytes).
-pub const MAX_FILTER_PATTERN_BYTES: usize = 64 * 1024;
+const MAX_FILTER_PATTERN_BYTES: usize = 64 * 1024;
 
 impl DataFilter {
     /// Builds a filter from the requested keys; blank keys are ignored. Linear: sorting and
@@ -52,11 +52,6 @@ impl DataFilter {
         self.patterns.is_empty()
     }
 
-    /// How many patterns were given (repeats included).
-    pub fn len(&self) -> usize {
-        self.patterns.len()
-    }
-
     /// Compiles the patterns into one automaton, refusing more than `max_patterns` of them.
     pub fn compile(&self, max_patterns: usize) -> Result<CompiledFilter, Error> {
         if self.patterns.len() > max_patterns {
@@ -66,17 +61,11 @@ impl DataFilter {
             )));
         }
         if self.is_empty() {
-            return Ok(CompiledFilter {
-                dfa: None,
-                selects_all: false,
-            });
+            return Ok(CompiledFilter::Nothing);
         }
         // `*` matches every path, so every top-level key is kept whole: no walk needed.
         if self.patterns.iter().any(|p| p == "*") {
-            return Ok(CompiledFilter {
-                dfa: None,
-                selects_all: true,
-            });
+            return Ok(CompiledFilter::Everything);
         }
         let total: usize = self.patterns.iter().map(String::len).sum();
         if total > MAX_FILTER_PATTERN_BYTES {
@@ -107,10 +96,7 @@ impl DataFilter {
                     "the requested data keys are too long or too many to match".into(),
                 )
             })?;
-        Ok(CompiledFilter {
-            dfa: Some(dfa),
-            selects_all: false,
-        })
+        Ok(CompiledFilter::Patterns(Box::new(dfa)))
     }
 }
 
@@ -130,35 +116,27 @@ fn glob_to_regex(pattern: &str) -> String {
     regex
 }
 
-/// A compiled filter: every pattern in one lazily built DFA, run over the document once.
-///
-/// Each field's dotted path is never built: the automaton state reached at an object is
-/// carried to its children, which feed only their own key (and a `.` before descending). So
-/// filtering costs one DFA step per byte of the document's keys, whatever the pattern count.
+/// A compiled filter.
 #[derive(Debug)]
-pub struct CompiledFilter {
-    dfa: Option<DFA>,
-    selects_all: bool,
+pub enum CompiledFilter {
+    /// No patterns: no data is kept.
+    Nothing,
+    /// A `*` pattern: all data is kept, no walk needed.
+    Everything,
+    /// Every pattern in one lazily built DFA, run over the document once. Each field's dotted
+    /// path is never built: the automaton state reached at an object is carried to its
+    /// children, which feed only their own key (and a `.` before descending). So filtering
+    /// costs one DFA step per byte of the document's keys, whatever the pattern count.
+    Patterns(Box<DFA>),
 }
 
 impl CompiledFilter {
-    /// Whether the filter keeps all data (it has the pattern `*`).
-    pub fn selects_all(&self) -> bool {
-        self.selects_all
-    }
-
-    /// Whether the filter keeps no data (it has no patterns).
-    pub fn selects_nothing(&self) -> bool {
-        !self.selects_all && self.dfa.is_none()
-    }
-
     /// Returns the part of `data` the patterns select.
     pub fn apply(&self, data: &JsonObject) -> JsonObject {
-        if self.selects_all {
-            return data.clone();
-        }
-        let Some(dfa) = &self.dfa else {
-            return JsonObject::new();
+        let dfa = match self {
+            CompiledFilter::Nothing => return JsonObject::new(),
+            CompiledFilter::Everything => return data.clone(),
+            CompiledFilter::Patterns(dfa) => dfa,
         };
         let mut walk = Walk {
             dfa,

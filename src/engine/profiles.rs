@@ -133,17 +133,18 @@ impl Engine {
         filter: CompiledFilter,
     ) -> Result<Vec<Profile>, Error> {
         // Everything or nothing needs no walk: keep or clear each profile's data in place.
-        if filter.selects_all() {
-            return Ok(profiles);
-        }
-        if filter.selects_nothing() {
-            return Ok(profiles
-                .into_iter()
-                .map(|mut profile| {
-                    profile.doc.application_data = JsonObject::new();
-                    profile
-                })
-                .collect());
+        match filter {
+            CompiledFilter::Everything => return Ok(profiles),
+            CompiledFilter::Nothing => {
+                return Ok(profiles
+                    .into_iter()
+                    .map(|mut profile| {
+                        profile.doc.application_data = JsonObject::new();
+                        profile
+                    })
+                    .collect())
+            }
+            CompiledFilter::Patterns(_) => {}
         }
         let filter_all = move || {
             profiles
