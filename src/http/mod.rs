@@ -6,7 +6,8 @@
 //! endpoint (body parse, query parameters, then the engine call).
 
 pub mod body;
-mod handlers;
+mod call;
+mod endpoints;
 mod json;
 mod media;
 pub mod render;
@@ -21,10 +22,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use axum::Router;
-use bytes::Bytes;
+use call::{Call, Reply};
 use futures_util::FutureExt;
 use media::negotiate;
-use routes::{route, Endpoint, Routed};
+use routes::{route, Routed};
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -77,35 +78,6 @@ fn check_head_limits(
         )));
     }
     Ok(())
-}
-
-/// What a request resolved to, with its decoded path parameters and query string.
-pub(crate) struct Call {
-    endpoint: Endpoint,
-    method: Method,
-    /// Decoded `{}` segments in order.
-    path_params: Vec<String>,
-    /// Decoded query parameters in order.
-    query: Vec<(String, String)>,
-    /// The path without the query, for Elasticsearch's messages.
-    path: String,
-    /// The body, if one was sent (an empty body counts as none).
-    body: Option<Bytes>,
-}
-
-/// A successful answer.
-pub(crate) struct Reply {
-    status: StatusCode,
-    body: Value,
-}
-
-impl Reply {
-    fn ok(body: Value) -> Self {
-        Self {
-            status: StatusCode::OK,
-            body,
-        }
-    }
 }
 
 fn base_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
@@ -196,8 +168,8 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
     } else {
         method.clone()
     };
-    let (endpoint, path_params) = match route(&routing_method, &segments) {
-        Ok(Routed::Found(endpoint, params)) => (endpoint, params),
+    let (route, path_params) = match route(&routing_method, &segments) {
+        Ok(Routed::Found(route, params)) => (route, params),
         Ok(Routed::WrongMethod(allowed)) => {
             let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
             if method == Method::OPTIONS {
@@ -227,7 +199,7 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         Err(error) => return error_response(&error, pretty, "application/json"),
     };
 
-    let span = tracing::info_span!("http", method = %method, endpoint = endpoint.name());
+    let span = tracing::info_span!("http", method = %method, endpoint = route.name);
     let response = async {
         // Authentication first, from the headers alone: an unauthenticated caller never gets
         // the server to buffer a body (Elasticsearch validates security headers before it
@@ -286,17 +258,21 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
             Err(response) => return response,
         };
         let call = Call {
-            endpoint,
             method: method.clone(),
             path_params,
             query,
             path,
             body,
         };
-        let handled = AssertUnwindSafe(handlers::handle(&gateway.engine, &caller, call))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Err(Error::panicked()));
+        let handled = AssertUnwindSafe(endpoints::run(
+            route.handler,
+            &gateway.engine,
+            &caller,
+            &call,
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(Error::panicked()));
         match handled {
             Ok(Reply { status, body }) => json_response(status, &body, pretty, media.content_type),
             Err(error) => error_response(&error, pretty, media.content_type),
@@ -305,8 +281,9 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
     .instrument(span.clone())
     .await;
     let status = response.status().as_u16();
-    metrics::counter!("userprofiles_http_requests_total", "endpoint" => endpoint.name(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("userprofiles_http_request_duration_seconds", "endpoint" => endpoint.name()).record(started.elapsed().as_secs_f64());
+    metrics::counter!("userprofiles_http_requests_total", "endpoint" => route.name, "status" => status.to_string()).increment(1);
+    metrics::histogram!("userprofiles_http_request_duration_seconds", "endpoint" => route.name)
+        .record(started.elapsed().as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status,

@@ -1,161 +1,146 @@
-//! Elasticsearch's routing for the gateway: every endpoint, the path patterns and methods that
-//! reach it, and the 405 `Allow` list when only the method is wrong.
+//! The gateway's one route table: every endpoint's path template, methods, name (for logs and
+//! metrics) and handler. Routing, endpoint names, metric labels, 405 and `Allow` all derive
+//! from [`ROUTES`]; adding an endpoint is one entry here plus its handler in `endpoints/`.
+//!
+//! Matching is written here rather than left to axum's `Router` because Elasticsearch routes
+//! by method *after* choosing among overlapping paths: `GET /_security/profile/_activate`
+//! reaches get-profile with uid `_activate` (only `POST` is bound to the literal path), while
+//! `DELETE` there is a 405 listing both paths' methods. A router that picks the path first
+//! (axum, matchit) answers 405 to the `GET`.
 
+use super::endpoints::{handler, node, profiles, roles, tokens, users, Handler};
 use crate::error::Error;
 use axum::http::Method;
 
-/// Every endpoint the gateway serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Endpoint {
-    Info,
-    Activate,
-    GetProfiles,
-    Authenticate,
-    GetUsers,
-    PutUser,
-    DeleteUser,
-    ChangePassword,
-    EnableUser,
-    DisableUser,
-    GetRoles,
-    PutRole,
-    DeleteRole,
-    CreateToken,
-    InvalidateToken,
-    UpdateProfileData,
-    EnableProfile,
-    DisableProfile,
-    SuggestProfiles,
+/// One path template and what reaches it.
+pub(super) struct Route {
+    /// Elasticsearch's path template; a `{name}` segment matches any one segment.
+    pub(super) template: &'static str,
+    pub(super) methods: &'static [Method],
+    /// The endpoint's name in logs and metrics (never the raw URI, which holds uids and names).
+    pub(super) name: &'static str,
+    pub(super) handler: Handler,
 }
 
-impl Endpoint {
-    /// The name used in logs and metrics (never the raw URI, which holds uids and names).
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Endpoint::Info => "info",
-            Endpoint::Activate => "activate_profile",
-            Endpoint::GetProfiles => "get_profiles",
-            Endpoint::Authenticate => "authenticate",
-            Endpoint::GetUsers => "get_users",
-            Endpoint::PutUser => "put_user",
-            Endpoint::DeleteUser => "delete_user",
-            Endpoint::ChangePassword => "change_password",
-            Endpoint::EnableUser => "enable_user",
-            Endpoint::DisableUser => "disable_user",
-            Endpoint::GetRoles => "get_roles",
-            Endpoint::PutRole => "put_role",
-            Endpoint::DeleteRole => "delete_role",
-            Endpoint::CreateToken => "create_token",
-            Endpoint::InvalidateToken => "invalidate_token",
-            Endpoint::UpdateProfileData => "update_profile_data",
-            Endpoint::EnableProfile => "enable_profile",
-            Endpoint::DisableProfile => "disable_profile",
-            Endpoint::SuggestProfiles => "suggest_profiles",
+const GET: &[Method] = &[Method::GET];
+const POST: &[Method] = &[Method::POST];
+const GET_POST: &[Method] = &[Method::GET, Method::POST];
+const PUT_POST: &[Method] = &[Method::PUT, Method::POST];
+const DELETE: &[Method] = &[Method::DELETE];
+
+macro_rules! route {
+    ($methods:expr, $template:literal, $name:literal, $handler:path) => {
+        Route {
+            template: $template,
+            methods: $methods,
+            name: $name,
+            handler: handler!($handler),
         }
-    }
+    };
 }
 
-/// A path pattern (`{}` matches one segment) and what each method does there. Literal
-/// patterns are listed before the wildcard ones they overlap, as Elasticsearch's trie prefers.
-/// Path segments and the endpoint each method reaches there.
-type Route = (&'static [&'static str], &'static [(Method, Endpoint)]);
-
-const ROUTES: &[Route] = &[
-    (&[], &[(Method::GET, Endpoint::Info)]),
-    (
-        &["_security", "profile", "_activate"],
-        &[(Method::POST, Endpoint::Activate)],
+pub(super) static ROUTES: &[Route] = &[
+    route!(GET, "/", "info", node::info),
+    route!(
+        POST,
+        "/_security/profile/_activate",
+        "activate_profile",
+        profiles::activate
     ),
-    (
-        &["_security", "profile", "_suggest"],
-        &[
-            (Method::GET, Endpoint::SuggestProfiles),
-            (Method::POST, Endpoint::SuggestProfiles),
-        ],
+    route!(
+        GET,
+        "/_security/profile/{uid}",
+        "get_profiles",
+        profiles::get
     ),
-    (
-        &["_security", "profile", "{}"],
-        &[(Method::GET, Endpoint::GetProfiles)],
+    route!(
+        PUT_POST,
+        "/_security/profile/{uid}/_data",
+        "update_profile_data",
+        profiles::update_data
     ),
-    (
-        &["_security", "profile", "{}", "_data"],
-        &[
-            (Method::POST, Endpoint::UpdateProfileData),
-            (Method::PUT, Endpoint::UpdateProfileData),
-        ],
+    route!(
+        PUT_POST,
+        "/_security/profile/{uid}/_enable",
+        "enable_profile",
+        profiles::enable
     ),
-    (
-        &["_security", "profile", "{}", "_enable"],
-        &[
-            (Method::POST, Endpoint::EnableProfile),
-            (Method::PUT, Endpoint::EnableProfile),
-        ],
+    route!(
+        PUT_POST,
+        "/_security/profile/{uid}/_disable",
+        "disable_profile",
+        profiles::disable
     ),
-    (
-        &["_security", "profile", "{}", "_disable"],
-        &[
-            (Method::POST, Endpoint::DisableProfile),
-            (Method::PUT, Endpoint::DisableProfile),
-        ],
+    route!(
+        GET_POST,
+        "/_security/profile/_suggest",
+        "suggest_profiles",
+        profiles::suggest
     ),
-    (
-        &["_security", "_authenticate"],
-        &[(Method::GET, Endpoint::Authenticate)],
+    route!(
+        GET,
+        "/_security/_authenticate",
+        "authenticate",
+        users::authenticate
     ),
-    (&["_security", "user"], &[(Method::GET, Endpoint::GetUsers)]),
-    (
-        &["_security", "user", "_password"],
-        &[
-            (Method::POST, Endpoint::ChangePassword),
-            (Method::PUT, Endpoint::ChangePassword),
-        ],
+    route!(GET, "/_security/user", "get_users", users::get),
+    route!(GET, "/_security/user/{username}", "get_users", users::get),
+    route!(
+        PUT_POST,
+        "/_security/user/{username}",
+        "put_user",
+        users::put
     ),
-    (
-        &["_security", "user", "{}"],
-        &[
-            (Method::GET, Endpoint::GetUsers),
-            (Method::POST, Endpoint::PutUser),
-            (Method::PUT, Endpoint::PutUser),
-            (Method::DELETE, Endpoint::DeleteUser),
-        ],
+    route!(
+        DELETE,
+        "/_security/user/{username}",
+        "delete_user",
+        users::delete
     ),
-    (
-        &["_security", "user", "{}", "_password"],
-        &[
-            (Method::POST, Endpoint::ChangePassword),
-            (Method::PUT, Endpoint::ChangePassword),
-        ],
+    route!(
+        PUT_POST,
+        "/_security/user/_password",
+        "change_password",
+        users::change_password
     ),
-    (
-        &["_security", "user", "{}", "_enable"],
-        &[
-            (Method::POST, Endpoint::EnableUser),
-            (Method::PUT, Endpoint::EnableUser),
-        ],
+    route!(
+        PUT_POST,
+        "/_security/user/{username}/_password",
+        "change_password",
+        users::change_password
     ),
-    (
-        &["_security", "user", "{}", "_disable"],
-        &[
-            (Method::POST, Endpoint::DisableUser),
-            (Method::PUT, Endpoint::DisableUser),
-        ],
+    route!(
+        PUT_POST,
+        "/_security/user/{username}/_enable",
+        "enable_user",
+        users::enable
     ),
-    (
-        &["_security", "oauth2", "token"],
-        &[
-            (Method::POST, Endpoint::CreateToken),
-            (Method::DELETE, Endpoint::InvalidateToken),
-        ],
+    route!(
+        PUT_POST,
+        "/_security/user/{username}/_disable",
+        "disable_user",
+        users::disable
     ),
-    (&["_security", "role"], &[(Method::GET, Endpoint::GetRoles)]),
-    (
-        &["_security", "role", "{}"],
-        &[
-            (Method::GET, Endpoint::GetRoles),
-            (Method::POST, Endpoint::PutRole),
-            (Method::PUT, Endpoint::PutRole),
-            (Method::DELETE, Endpoint::DeleteRole),
-        ],
+    route!(GET, "/_security/role", "get_roles", roles::get),
+    route!(GET, "/_security/role/{name}", "get_roles", roles::get),
+    route!(PUT_POST, "/_security/role/{name}", "put_role", roles::put),
+    route!(
+        DELETE,
+        "/_security/role/{name}",
+        "delete_role",
+        roles::delete
+    ),
+    route!(
+        POST,
+        "/_security/oauth2/token",
+        "create_token",
+        tokens::create
+    ),
+    route!(
+        DELETE,
+        "/_security/oauth2/token",
+        "invalidate_token",
+        tokens::invalidate
     ),
 ];
 
@@ -173,41 +158,55 @@ const METHOD_ORDER: &[Method] = &[
 ];
 
 pub(super) enum Routed {
-    Found(Endpoint, Vec<String>),
+    Found(&'static Route, Vec<String>),
     WrongMethod(Vec<Method>),
     NoRoute,
 }
 
+/// Which segments of a template matching `segments` are wildcards, first segment highest:
+/// the smallest mask is the most literal match, the one Elasticsearch's path trie prefers.
+fn wildcard_mask(template: &str, segments: &[&str]) -> Option<u64> {
+    let mut parts = template.split('/').filter(|s| !s.is_empty());
+    let mut mask = 0u64;
+    for segment in segments {
+        let part = parts.next()?;
+        let wildcard = part.starts_with('{');
+        if !wildcard && part != *segment {
+            return None;
+        }
+        mask = (mask << 1) | u64::from(wildcard);
+    }
+    parts.next().is_none().then_some(mask)
+}
+
 pub(super) fn route(method: &Method, segments: &[&str]) -> Result<Routed, Error> {
     let mut allowed: Vec<Method> = Vec::new();
-    for (pattern, methods) in ROUTES {
-        if pattern.len() != segments.len() {
+    let mut best: Option<(u64, &'static Route)> = None;
+    for route in ROUTES {
+        let Some(mask) = wildcard_mask(route.template, segments) else {
             continue;
+        };
+        allowed.extend(route.methods.iter().cloned());
+        if route.methods.contains(method) && best.is_none_or(|(m, _)| mask < m) {
+            best = Some((mask, route));
         }
-        let matches = pattern
-            .iter()
-            .zip(segments)
-            .all(|(p, s)| *p == "{}" || p == s);
-        if !matches {
-            continue;
-        }
-        if let Some((_, endpoint)) = methods.iter().find(|(m, _)| m == method) {
-            let mut params = Vec::new();
-            for (p, s) in pattern.iter().zip(segments) {
-                if *p == "{}" {
-                    let decoded = percent_encoding::percent_decode_str(s)
-                        .decode_utf8()
-                        .map_err(|_| {
-                            Error::IllegalArgument(format!(
-                                "unable to decode path segment [{s}] as UTF-8"
-                            ))
-                        })?;
-                    params.push(decoded.into_owned());
-                }
+    }
+    if let Some((_, route)) = best {
+        let mut params = Vec::new();
+        let parts = route.template.split('/').filter(|s| !s.is_empty());
+        for (part, segment) in parts.zip(segments) {
+            if part.starts_with('{') {
+                let decoded = percent_encoding::percent_decode_str(segment)
+                    .decode_utf8()
+                    .map_err(|_| {
+                        Error::IllegalArgument(format!(
+                            "unable to decode path segment [{segment}] as UTF-8"
+                        ))
+                    })?;
+                params.push(decoded.into_owned());
             }
-            return Ok(Routed::Found(*endpoint, params));
         }
-        allowed.extend(methods.iter().map(|(m, _)| m.clone()));
+        return Ok(Routed::Found(route, params));
     }
     if allowed.is_empty() {
         return Ok(Routed::NoRoute);
@@ -224,7 +223,7 @@ mod tests {
     fn routed(method: Method, path: &str) -> String {
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         match route(&method, &segments).unwrap() {
-            Routed::Found(e, params) => format!("{e:?}{params:?}"),
+            Routed::Found(r, params) => format!("{}{params:?}", r.name),
             Routed::WrongMethod(allowed) => format!("405 {allowed:?}"),
             Routed::NoRoute => "400".into(),
         }
@@ -234,19 +233,19 @@ mod tests {
     fn routes_prefer_literals_and_fall_back_to_wildcards_by_method() {
         assert_eq!(
             routed(Method::POST, "/_security/profile/_activate"),
-            "Activate[]"
+            "activate_profile[]"
         );
         assert_eq!(
             routed(Method::GET, "/_security/profile/_activate"),
-            "GetProfiles[\"_activate\"]"
+            "get_profiles[\"_activate\"]"
         );
         assert_eq!(
             routed(Method::PUT, "/_security/user/_password"),
-            "ChangePassword[]"
+            "change_password[]"
         );
         assert_eq!(
             routed(Method::GET, "/_security/user/_password"),
-            "GetUsers[\"_password\"]"
+            "get_users[\"_password\"]"
         );
         assert_eq!(
             routed(Method::DELETE, "/_security/profile/_activate"),
@@ -255,7 +254,7 @@ mod tests {
         assert_eq!(routed(Method::GET, "/_security/nothing"), "400");
         assert_eq!(
             routed(Method::GET, "/_security/user/a%2Cb"),
-            "GetUsers[\"a,b\"]"
+            "get_users[\"a,b\"]"
         );
     }
 }
