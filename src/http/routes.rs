@@ -39,109 +39,31 @@ macro_rules! route {
     };
 }
 
+// One line per entry reads as a table; rustfmt would spread each over six lines.
+#[rustfmt::skip]
 pub(super) static ROUTES: &[Route] = &[
-    route!(GET, "/", "info", node::info),
-    route!(
-        POST,
-        "/_security/profile/_activate",
-        "activate_profile",
-        profiles::activate
-    ),
-    route!(
-        GET,
-        "/_security/profile/{uid}",
-        "get_profiles",
-        profiles::get
-    ),
-    route!(
-        PUT_POST,
-        "/_security/profile/{uid}/_data",
-        "update_profile_data",
-        profiles::update_data
-    ),
-    route!(
-        PUT_POST,
-        "/_security/profile/{uid}/_enable",
-        "enable_profile",
-        profiles::enable
-    ),
-    route!(
-        PUT_POST,
-        "/_security/profile/{uid}/_disable",
-        "disable_profile",
-        profiles::disable
-    ),
-    route!(
-        GET_POST,
-        "/_security/profile/_suggest",
-        "suggest_profiles",
-        profiles::suggest
-    ),
-    route!(
-        GET,
-        "/_security/_authenticate",
-        "authenticate",
-        users::authenticate
-    ),
-    route!(GET, "/_security/user", "get_users", users::get),
-    route!(GET, "/_security/user/{username}", "get_users", users::get),
-    route!(
-        PUT_POST,
-        "/_security/user/{username}",
-        "put_user",
-        users::put
-    ),
-    route!(
-        DELETE,
-        "/_security/user/{username}",
-        "delete_user",
-        users::delete
-    ),
-    route!(
-        PUT_POST,
-        "/_security/user/_password",
-        "change_password",
-        users::change_password
-    ),
-    route!(
-        PUT_POST,
-        "/_security/user/{username}/_password",
-        "change_password",
-        users::change_password
-    ),
-    route!(
-        PUT_POST,
-        "/_security/user/{username}/_enable",
-        "enable_user",
-        users::enable
-    ),
-    route!(
-        PUT_POST,
-        "/_security/user/{username}/_disable",
-        "disable_user",
-        users::disable
-    ),
-    route!(GET, "/_security/role", "get_roles", roles::get),
-    route!(GET, "/_security/role/{name}", "get_roles", roles::get),
-    route!(PUT_POST, "/_security/role/{name}", "put_role", roles::put),
-    route!(
-        DELETE,
-        "/_security/role/{name}",
-        "delete_role",
-        roles::delete
-    ),
-    route!(
-        POST,
-        "/_security/oauth2/token",
-        "create_token",
-        tokens::create
-    ),
-    route!(
-        DELETE,
-        "/_security/oauth2/token",
-        "invalidate_token",
-        tokens::invalidate
-    ),
+    route!(GET,      "/",                                          "info",                 node::info),
+    route!(POST,     "/_security/profile/_activate",               "activate_profile",     profiles::activate),
+    route!(GET,      "/_security/profile/{uid}",                   "get_profiles",         profiles::get),
+    route!(PUT_POST, "/_security/profile/{uid}/_data",             "update_profile_data",  profiles::update_data),
+    route!(PUT_POST, "/_security/profile/{uid}/_enable",           "enable_profile",       profiles::enable),
+    route!(PUT_POST, "/_security/profile/{uid}/_disable",          "disable_profile",      profiles::disable),
+    route!(GET_POST, "/_security/profile/_suggest",                "suggest_profiles",     profiles::suggest),
+    route!(GET,      "/_security/_authenticate",                   "authenticate",         users::authenticate),
+    route!(GET,      "/_security/user",                            "get_users",            users::get),
+    route!(GET,      "/_security/user/{username}",                 "get_users",            users::get),
+    route!(PUT_POST, "/_security/user/{username}",                 "put_user",             users::put),
+    route!(DELETE,   "/_security/user/{username}",                 "delete_user",          users::delete),
+    route!(PUT_POST, "/_security/user/_password",                  "change_password",      users::change_password),
+    route!(PUT_POST, "/_security/user/{username}/_password",       "change_password",      users::change_password),
+    route!(PUT_POST, "/_security/user/{username}/_enable",         "enable_user",          users::enable),
+    route!(PUT_POST, "/_security/user/{username}/_disable",        "disable_user",         users::disable),
+    route!(GET,      "/_security/role",                            "get_roles",            roles::get),
+    route!(GET,      "/_security/role/{name}",                     "get_roles",            roles::get),
+    route!(PUT_POST, "/_security/role/{name}",                     "put_role",             roles::put),
+    route!(DELETE,   "/_security/role/{name}",                     "delete_role",          roles::delete),
+    route!(POST,     "/_security/oauth2/token",                    "create_token",         tokens::create),
+    route!(DELETE,   "/_security/oauth2/token",                    "invalidate_token",     tokens::invalidate),
 ];
 
 /// Elasticsearch lists allowed methods in this order.
