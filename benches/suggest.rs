@@ -10,7 +10,7 @@ use userprofiles::engine::data_filter::DataFilter;
 use userprofiles::engine::profile_data::UpdateDataRequest;
 use userprofiles::engine::suggest::SuggestRequest;
 use userprofiles::engine::{Caller, Engine, SystemClock};
-use userprofiles::model::{ProfileUser, RealmRef};
+use userprofiles::model::{Identity, ProfileUser, RealmRef};
 use userprofiles::store::redb::RedbStore;
 
 const FIRST: &[&str] = &[
@@ -42,12 +42,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn superuser() -> Caller {
     Caller {
         user: AuthenticatedUser {
-            username: "elastic".into(),
-            roles: vec!["superuser".into()],
-            full_name: None,
-            email: None,
-            metadata: Default::default(),
-            realm: RealmRef::reserved(),
+            identity: Identity {
+                username: "elastic".into(),
+                roles: vec!["superuser".into()],
+                full_name: None,
+                email: None,
+                metadata: Default::default(),
+                realm: RealmRef::reserved(),
+            },
             authentication_type: AuthenticationType::Realm,
         },
         roles: EffectiveRoles::from_roles(&["superuser".into()], vec![builtin_role("superuser")]),

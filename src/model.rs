@@ -129,12 +129,13 @@ pub struct RoleRecord {
     pub description: Option<String>,
 }
 
-/// The identity a token stands for, captured when the token was created.
+/// Who a user is, as a realm describes them at authentication: what an authenticated caller
+/// carries and what a token captures at creation (stored in the token record).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenSubject {
+pub struct Identity {
     /// The principal.
     pub username: String,
-    /// Roles at creation time.
+    /// Assigned role names.
     pub roles: Vec<String>,
     /// Full name.
     pub full_name: Option<String>,
@@ -142,8 +143,24 @@ pub struct TokenSubject {
     pub email: Option<String>,
     /// Metadata.
     pub metadata: JsonObject,
-    /// The realm that authenticated the user.
+    /// The realm that checked the credentials.
     pub realm: RealmRef,
+}
+
+/// The identity a token stands for, captured when the token was created.
+pub type TokenSubject = Identity;
+
+impl From<Identity> for ProfileUser {
+    /// A profile keeps the identity minus metadata (Elasticsearch's profile `user` block).
+    fn from(identity: Identity) -> Self {
+        Self {
+            username: identity.username,
+            roles: identity.roles,
+            realm: identity.realm,
+            email: identity.email,
+            full_name: identity.full_name,
+        }
+    }
 }
 
 /// A stored access token (and its refresh token, if any). Token strings are never stored: the

@@ -8,7 +8,7 @@ use userprofiles::auth::{AuthenticatedUser, AuthenticationType};
 use userprofiles::engine::data_filter::DataFilter;
 use userprofiles::engine::{Caller, Clock, Engine, ManualClock};
 use userprofiles::error::Error;
-use userprofiles::model::{ProfileUser, RealmRef};
+use userprofiles::model::{Identity, ProfileUser, RealmRef};
 use userprofiles::store::redb::RedbStore;
 use userprofiles::store::{Store, UpdateProfile};
 
@@ -65,12 +65,14 @@ fn user(username: &str, roles: &[&str]) -> ProfileUser {
 fn superuser() -> Caller {
     Caller {
         user: AuthenticatedUser {
-            username: "elastic".into(),
-            roles: vec!["superuser".into()],
-            full_name: None,
-            email: None,
-            metadata: Default::default(),
-            realm: RealmRef::reserved(),
+            identity: Identity {
+                username: "elastic".into(),
+                roles: vec!["superuser".into()],
+                full_name: None,
+                email: None,
+                metadata: Default::default(),
+                realm: RealmRef::reserved(),
+            },
             authentication_type: AuthenticationType::Realm,
         },
         roles: EffectiveRoles::from_roles(&["superuser".into()], vec![builtin_role("superuser")]),

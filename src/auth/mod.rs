@@ -5,7 +5,7 @@ pub mod password;
 pub mod privileges;
 
 use crate::error::{Challenge, Error};
-use crate::model::{JsonObject, PasswordHash, RealmRef, UserRecord};
+use crate::model::{Identity, JsonObject, PasswordHash, RealmRef, UserRecord};
 use crate::pool::BoundedPool;
 use crate::store::Store;
 use base64::Engine as _;
@@ -97,23 +97,22 @@ impl AuthenticationType {
     }
 }
 
-/// An authenticated user, as the realms describe it.
+/// An authenticated user: an identity plus how its credentials were checked. It dereferences
+/// to the [`Identity`] because everything but the authentication type is read from there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthenticatedUser {
-    /// The principal.
-    pub username: String,
-    /// Assigned role names.
-    pub roles: Vec<String>,
-    /// Full name.
-    pub full_name: Option<String>,
-    /// Email.
-    pub email: Option<String>,
-    /// Metadata.
-    pub metadata: JsonObject,
-    /// The realm that checked the credentials.
-    pub realm: RealmRef,
+    /// Who the user is.
+    pub identity: Identity,
     /// How the credentials were checked.
     pub authentication_type: AuthenticationType,
+}
+
+impl std::ops::Deref for AuthenticatedUser {
+    type Target = Identity;
+
+    fn deref(&self) -> &Identity {
+        &self.identity
+    }
 }
 
 /// The built-in users and their fixed roles. They live in the `reserved` realm; only their
@@ -215,12 +214,14 @@ impl PasswordRealms {
             return Ok(None);
         }
         Ok(Some(AuthenticatedUser {
-            username: user.username,
-            roles: user.roles,
-            full_name: user.full_name,
-            email: user.email,
-            metadata: user.metadata,
-            realm,
+            identity: Identity {
+                username: user.username,
+                roles: user.roles,
+                full_name: user.full_name,
+                email: user.email,
+                metadata: user.metadata,
+                realm,
+            },
             authentication_type: AuthenticationType::Realm,
         }))
     }

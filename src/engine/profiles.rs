@@ -207,13 +207,7 @@ impl Engine {
             // Validation guarantees one of the two grants is complete.
             _ => return Err(Error::validation("grant_type", "[grant_type] is required")),
         };
-        Ok(ProfileUser {
-            username: user.username,
-            roles: user.roles,
-            realm: user.realm,
-            email: user.email,
-            full_name: user.full_name,
-        })
+        Ok(user.identity.into())
     }
 
     /// The create-or-update cycle of SPEC §4.3, for an already authenticated end user.

@@ -7,7 +7,7 @@ use crate::auth::password::Secret;
 use crate::auth::privileges::action;
 use crate::auth::{AuthenticatedUser, AuthenticationType};
 use crate::error::{Challenge, Error, Missing, Violation};
-use crate::model::{TokenRecord, TokenSubject};
+use crate::model::TokenRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -203,29 +203,6 @@ fn expired_token() -> Error {
     }
 }
 
-fn subject_of(user: &AuthenticatedUser) -> TokenSubject {
-    TokenSubject {
-        username: user.username.clone(),
-        roles: user.roles.clone(),
-        full_name: user.full_name.clone(),
-        email: user.email.clone(),
-        metadata: user.metadata.clone(),
-        realm: user.realm.clone(),
-    }
-}
-
-fn user_of(subject: &TokenSubject, authentication_type: AuthenticationType) -> AuthenticatedUser {
-    AuthenticatedUser {
-        username: subject.username.clone(),
-        roles: subject.roles.clone(),
-        full_name: subject.full_name.clone(),
-        email: subject.email.clone(),
-        metadata: subject.metadata.clone(),
-        realm: subject.realm.clone(),
-        authentication_type,
-    }
-}
-
 impl Engine {
     /// Issues a token (password or client-credentials grant) or refreshes one.
     pub async fn create_token(
@@ -284,7 +261,7 @@ impl Engine {
         let record = TokenRecord {
             id: digest(access.expose()),
             refresh_digest: refresh.as_ref().map(|r| digest(r.expose())),
-            subject: subject_of(user),
+            subject: user.identity.clone(),
             creator,
             created_millis: now,
             access_expires_millis: now + self.token_lifetime_millis(),
@@ -334,7 +311,10 @@ impl Engine {
                     "tokens must be refreshed by the creating client",
                 ));
             }
-            let user = user_of(&old.subject, AuthenticationType::Realm);
+            let user = AuthenticatedUser {
+                identity: old.subject.clone(),
+                authentication_type: AuthenticationType::Realm,
+            };
             if let (Some(refreshed), Some(salt)) =
                 (old.refreshed_millis, old.refresh_salt.as_deref())
             {
@@ -415,7 +395,10 @@ impl Engine {
         if record.access_invalidated || self.now() >= record.access_expires_millis {
             return Err(expired_token());
         }
-        Ok(user_of(&record.subject, AuthenticationType::Token))
+        Ok(AuthenticatedUser {
+            identity: record.subject,
+            authentication_type: AuthenticationType::Token,
+        })
     }
 
     /// Invalidates tokens by access token, refresh token, realm and/or username.
@@ -424,7 +407,7 @@ impl Engine {
         caller: &Caller,
         request: InvalidateTokenRequest,
     ) -> Result<InvalidationResult, Error> {
-        if request.token.is_some() && request.refresh_token.is_some() {
+        if present_secret(&request.token) && present_secret(&request.refresh_token) {
             return Err(Error::IllegalArgument(
                 "only one of [token, refresh_token] may be sent per request".into(),
             ));

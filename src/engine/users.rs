@@ -247,7 +247,11 @@ impl Engine {
             return Err(Error::validation("password", "password is missing"));
         }
         let new_password = check_new_password(password, password_hash.as_deref())?;
-        let username = username.unwrap_or(&caller.user.username).to_owned();
+        // No name (or an empty one, all a protobuf string can say for "none") means the caller.
+        let username = username
+            .filter(|name| !name.is_empty())
+            .unwrap_or(&caller.user.username)
+            .to_owned();
         // Anyone may change their own password, but only having proved it with that password
         // (Elasticsearch allows the rule to realm authentication only): a stolen access token
         // must not become a permanent takeover. Everything else needs the privilege, and the

@@ -142,20 +142,22 @@ pub fn user(view: UserView) -> pb::User {
 /// An authenticated user as `_authenticate` describes it.
 pub fn authentication(user: crate::auth::AuthenticatedUser) -> pb::AuthenticateResponse {
     let enabled = user.enabled();
+    let authentication_type = user.authentication_type.as_str().to_owned();
+    let identity = user.identity;
     let realm = pb::RealmRef {
-        name: user.realm.name,
-        r#type: user.realm.realm_type,
+        name: identity.realm.name,
+        r#type: identity.realm.realm_type,
     };
     pb::AuthenticateResponse {
-        username: user.username,
-        roles: user.roles,
-        full_name: user.full_name,
-        email: user.email,
-        metadata: Some(to_struct(&user.metadata)),
+        username: identity.username,
+        roles: identity.roles,
+        full_name: identity.full_name,
+        email: identity.email,
+        metadata: Some(to_struct(&identity.metadata)),
         enabled,
         authentication_realm: Some(realm.clone()),
         lookup_realm: Some(realm),
-        authentication_type: user.authentication_type.as_str().to_owned(),
+        authentication_type,
     }
 }
 

@@ -166,10 +166,6 @@ where
     }
 }
 
-fn non_empty(value: String) -> Option<String> {
-    (!value.is_empty()).then_some(value)
-}
-
 fn acknowledged(_: ()) -> pb::AcknowledgedResponse {
     pb::AcknowledgedResponse { acknowledged: true }
 }
@@ -192,10 +188,10 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
         let caller = Self::caller(&request)?;
         let message = request.into_inner();
         let engine_request = ActivateRequest {
-            grant_type: non_empty(message.grant_type),
-            username: non_empty(message.username),
-            password: non_empty(message.password).map(Secret::new),
-            access_token: non_empty(message.access_token).map(Secret::new),
+            grant_type: Some(message.grant_type),
+            username: Some(message.username),
+            password: Some(Secret::new(message.password)),
+            access_token: Some(Secret::new(message.access_token)),
         };
         reply(
             self.engine.activate(&caller, engine_request).await,
@@ -387,12 +383,11 @@ impl pb::users_server::Users for GrpcApi {
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
         let caller = Self::caller(&request)?;
         let m = request.into_inner();
-        let username = non_empty(m.username);
         let result = self
             .engine
             .change_password(
                 &caller,
-                username.as_deref(),
+                Some(&m.username),
                 m.password.map(Secret::new),
                 m.password_hash,
             )
@@ -491,12 +486,12 @@ impl pb::tokens_server::Tokens for GrpcApi {
         let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let engine_request = CreateTokenRequest {
-            grant_type: non_empty(m.grant_type),
-            username: non_empty(m.username),
-            password: non_empty(m.password).map(Secret::new),
-            refresh_token: non_empty(m.refresh_token).map(Secret::new),
+            grant_type: Some(m.grant_type),
+            username: Some(m.username),
+            password: Some(Secret::new(m.password)),
+            refresh_token: Some(Secret::new(m.refresh_token)),
             kerberos_ticket: None,
-            scope: non_empty(m.scope),
+            scope: Some(m.scope),
         };
         reply(
             self.engine.create_token(&caller, engine_request).await,
@@ -518,10 +513,10 @@ impl pb::tokens_server::Tokens for GrpcApi {
         let caller = Self::caller(&request)?;
         let m = request.into_inner();
         let engine_request = InvalidateTokenRequest {
-            token: non_empty(m.token).map(Secret::new),
-            refresh_token: non_empty(m.refresh_token).map(Secret::new),
-            realm_name: non_empty(m.realm_name),
-            username: non_empty(m.username),
+            token: Some(Secret::new(m.token)),
+            refresh_token: Some(Secret::new(m.refresh_token)),
+            realm_name: Some(m.realm_name),
+            username: Some(m.username),
         };
         let result = self
             .engine
