@@ -70,7 +70,10 @@ async fn profiles_contract(store: Arc<dyn Store>) {
     assert_eq!(second.seq_no, 1);
     assert_eq!(
         store.update_profile(changed.clone(), 0).await.unwrap(),
-        UpdateProfile::Conflict(second.clone())
+        UpdateProfile::Conflict {
+            seq_no: second.seq_no,
+            primary_term: second.primary_term
+        }
     );
     assert_eq!(
         store

@@ -282,9 +282,18 @@ impl Engine {
                         uid: uid.to_owned(),
                     })
                 }
-                UpdateProfile::Conflict(now) => {
+                UpdateProfile::Conflict {
+                    seq_no: current_seq_no,
+                    primary_term: current_primary_term,
+                } => {
                     if let Some((seq_no, primary_term)) = expected {
-                        return Err(version_conflict(uid, seq_no, primary_term, &now));
+                        return Err(Error::VersionConflict {
+                            uid: uid.to_owned(),
+                            required_seq_no: seq_no,
+                            required_primary_term: primary_term,
+                            current_seq_no,
+                            current_primary_term,
+                        });
                     }
                 }
             }

@@ -265,19 +265,24 @@ impl Engine {
         doc.user = user.clone();
         match self.store().update_profile(doc, stored.seq_no).await? {
             UpdateProfile::Updated(profile) => Ok(profile),
-            // Someone else wrote first; if their write already says what ours would, use it.
-            UpdateProfile::Conflict(current)
-                if activation_can_skip(&current, &user, self.now()) =>
-            {
-                Ok(current)
+            UpdateProfile::Conflict {
+                seq_no,
+                primary_term,
+            } => {
+                // Someone else wrote first; if their write already says what ours would, use it.
+                if let Some(current) = self.store().get_profile(&stored.doc.uid).await? {
+                    if activation_can_skip(&current, &user, self.now()) {
+                        return Ok(current);
+                    }
+                }
+                Err(Error::VersionConflict {
+                    uid: stored.doc.uid.clone(),
+                    required_seq_no: stored.seq_no,
+                    required_primary_term: stored.primary_term,
+                    current_seq_no: seq_no,
+                    current_primary_term: primary_term,
+                })
             }
-            UpdateProfile::Conflict(current) => Err(Error::VersionConflict {
-                uid: current.doc.uid.clone(),
-                required_seq_no: stored.seq_no,
-                required_primary_term: stored.primary_term,
-                current_seq_no: current.seq_no,
-                current_primary_term: current.primary_term,
-            }),
             UpdateProfile::Missing => Err(Error::Internal(format!(
                 "profile [{}] disappeared during activation",
                 stored.doc.uid

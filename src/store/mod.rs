@@ -93,8 +93,15 @@ pub enum CreateProfile {
 pub enum UpdateProfile {
     /// Written with the next sequence number.
     Updated(Versioned<ProfileDoc>),
-    /// The stored document's sequence number was not the expected one; here is the current one.
-    Conflict(Versioned<ProfileDoc>),
+    /// The stored document's sequence number was not the expected one. Only its version is
+    /// returned: the compare needs no document decoded, and a caller that wants the winner's
+    /// content reads it (conflicts are rare; every write in one process takes its profile's turn).
+    Conflict {
+        /// The stored document's `_seq_no`.
+        seq_no: i64,
+        /// The stored document's `_primary_term`.
+        primary_term: i64,
+    },
     /// No document has that uid.
     Missing,
 }

@@ -210,31 +210,38 @@ impl Store for PostgresStore {
     ) -> Result<UpdateProfile, StoreError> {
         let mut tx = self.pool.begin().await.map_err(fail)?;
         let seq_no = Self::lock_sequence(&mut tx).await?;
-        let current = sqlx::query("SELECT doc, seq_no, primary_term FROM profiles WHERE uid = $1")
-            .bind(&doc.uid)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(fail)?;
-        let current = match current {
-            None => return Ok(UpdateProfile::Missing),
-            Some(row) => profile_from_row(&row)?,
+        // The compare is the UPDATE's own condition: no document is read or decoded.
+        let updated = sqlx::query(
+            "UPDATE profiles SET seq_no = $2, doc = $3 WHERE uid = $1 AND seq_no = $4 RETURNING primary_term",
+        )
+        .bind(&doc.uid)
+        .bind(seq_no)
+        .bind(encode(&doc)?)
+        .bind(expected_seq_no)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let Some(updated) = updated else {
+            let current = sqlx::query("SELECT seq_no, primary_term FROM profiles WHERE uid = $1")
+                .bind(&doc.uid)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(fail)?;
+            return Ok(match current {
+                None => UpdateProfile::Missing,
+                Some(row) => UpdateProfile::Conflict {
+                    seq_no: row.try_get("seq_no").map_err(fail)?,
+                    primary_term: row.try_get("primary_term").map_err(fail)?,
+                },
+            });
         };
-        if current.seq_no != expected_seq_no {
-            return Ok(UpdateProfile::Conflict(current));
-        }
-        sqlx::query("UPDATE profiles SET seq_no = $2, doc = $3 WHERE uid = $1")
-            .bind(&doc.uid)
-            .bind(seq_no)
-            .bind(encode(&doc)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
+        let primary_term: i64 = updated.try_get("primary_term").map_err(fail)?;
         Self::advance_sequence(&mut tx).await?;
         tx.commit().await.map_err(fail)?;
         Ok(UpdateProfile::Updated(Versioned {
             doc,
             seq_no,
-            primary_term: current.primary_term,
+            primary_term,
         }))
     }
 

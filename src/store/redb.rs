@@ -21,6 +21,8 @@ const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("profiles");
 const PROFILES_BY_USER: TableDefinition<&str, &str> = TableDefinition::new("profiles_by_user");
 /// `_seq_no` of a profile's latest write -> uid: the change feed the suggest index follows.
 const PROFILES_BY_SEQ: TableDefinition<i64, &str> = TableDefinition::new("profiles_by_seq");
+/// uid → `_seq_no` of its latest write: compare-and-set reads this, not the document.
+const PROFILE_SEQ_NOS: TableDefinition<&str, i64> = TableDefinition::new("profile_seq_nos");
 /// username -> JSON of `UserRecord`.
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// role name -> JSON of `RoleRecord`.
@@ -35,6 +37,10 @@ const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 /// The next profile sequence number to hand out; absent until the first profile is written,
 /// which doubles as Elasticsearch's "profile index exists".
 const NEXT_SEQ_NO: &str = "profile_next_seq_no";
+
+/// Set once `PROFILE_SEQ_NOS` holds every profile (files written before it existed are filled
+/// from `PROFILES_BY_SEQ` at open, which already pairs every uid with its latest `_seq_no`).
+const SEQ_NOS_INDEXED: &str = "profile_seq_nos_indexed";
 
 /// Profiles are written with primary term 1: there is a single, never-failing-over "primary".
 const PRIMARY_TERM: i64 = 1;
@@ -81,8 +87,25 @@ impl RedbStore {
         tx.open_table(META).map_err(fail)?;
         tx.open_table(TOKENS).map_err(fail)?;
         tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+        Self::index_seq_nos(&tx)?;
         tx.commit().map_err(fail)?;
         Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Fills `PROFILE_SEQ_NOS` from the sequence feed, once per file.
+    fn index_seq_nos(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+        let mut meta = tx.open_table(META).map_err(fail)?;
+        if meta.get(SEQ_NOS_INDEXED).map_err(fail)?.is_some() {
+            return Ok(());
+        }
+        let feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
+        let mut seq_nos = tx.open_table(PROFILE_SEQ_NOS).map_err(fail)?;
+        for entry in feed.iter().map_err(fail)? {
+            let (seq_no, uid) = entry.map_err(fail)?;
+            seq_nos.insert(uid.value(), seq_no.value()).map_err(fail)?;
+        }
+        meta.insert(SEQ_NOS_INDEXED, 1).map_err(fail)?;
+        Ok(())
     }
 
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -253,6 +276,8 @@ impl Store for RedbStore {
                     index.insert(key.as_str(), uid.as_str()).map_err(fail)?;
                     let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
                     feed.insert(seq_no, uid.as_str()).map_err(fail)?;
+                    let mut seq_nos = tx.open_table(PROFILE_SEQ_NOS).map_err(fail)?;
+                    seq_nos.insert(uid.as_str(), seq_no).map_err(fail)?;
                     CreateProfile::Created(stored)
                 }
             };
@@ -274,30 +299,33 @@ impl Store for RedbStore {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(fail)?;
             let outcome = {
-                let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
-                let current: Option<Versioned<ProfileDoc>> = profiles
+                let mut seq_nos = tx.open_table(PROFILE_SEQ_NOS).map_err(fail)?;
+                let current = seq_nos
                     .get(doc.uid.as_str())
                     .map_err(fail)?
-                    .map(|v| decode(v.value()))
-                    .transpose()?;
+                    .map(|v| v.value());
                 match current {
                     None => UpdateProfile::Missing,
-                    Some(current) if current.seq_no != expected_seq_no => {
-                        UpdateProfile::Conflict(current)
-                    }
+                    Some(current) if current != expected_seq_no => UpdateProfile::Conflict {
+                        seq_no: current,
+                        primary_term: PRIMARY_TERM,
+                    },
                     Some(current) => {
                         let seq_no = Self::next_seq_no(&tx)?;
                         let stored = Versioned {
                             doc,
                             seq_no,
-                            primary_term: current.primary_term,
+                            primary_term: PRIMARY_TERM,
                         };
+                        let uid = stored.doc.uid.as_str();
+                        let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
                         profiles
-                            .insert(stored.doc.uid.as_str(), encode(&stored)?.as_slice())
+                            .insert(uid, encode(&stored)?.as_slice())
                             .map_err(fail)?;
+                        seq_nos.insert(uid, seq_no).map_err(fail)?;
                         let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
-                        feed.remove(current.seq_no).map_err(fail)?;
-                        feed.insert(seq_no, stored.doc.uid.as_str()).map_err(fail)?;
+                        feed.remove(current).map_err(fail)?;
+                        feed.insert(seq_no, uid).map_err(fail)?;
                         UpdateProfile::Updated(stored)
                     }
                 }
@@ -530,5 +558,74 @@ impl Store for RedbStore {
             Ok(removed)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ProfileUser, RealmRef};
+
+    fn doc(uid: &str) -> ProfileDoc {
+        ProfileDoc {
+            uid: uid.into(),
+            enabled: true,
+            last_synchronized: 1,
+            user: ProfileUser {
+                username: uid.into(),
+                roles: vec![],
+                realm: RealmRef::native(),
+                email: None,
+                full_name: None,
+            },
+            labels: Default::default(),
+            application_data: Default::default(),
+        }
+    }
+
+    /// A file written before the uid → `_seq_no` table existed gets it filled at open, so
+    /// compare-and-set keeps working on old data.
+    #[tokio::test]
+    async fn files_without_the_seq_no_table_are_indexed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let store_doc = |uid| store.create_profile(doc(uid));
+        assert!(matches!(
+            store_doc("u_a").await.unwrap(),
+            CreateProfile::Created(_)
+        ));
+        assert!(matches!(
+            store_doc("u_b").await.unwrap(),
+            CreateProfile::Created(_)
+        ));
+        let UpdateProfile::Updated(b) = store.update_profile(doc("u_b"), 1).await.unwrap() else {
+            panic!("update with the current seq_no must succeed");
+        };
+        // Make the file look like one from before the table.
+        let tx = store.db.begin_write().unwrap();
+        tx.delete_table(PROFILE_SEQ_NOS).unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .remove(SEQ_NOS_INDEXED)
+            .unwrap();
+        tx.commit().unwrap();
+        drop(store);
+
+        let store = RedbStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.update_profile(doc("u_b"), 1).await.unwrap(),
+            UpdateProfile::Conflict {
+                seq_no: b.seq_no,
+                primary_term: 1
+            }
+        );
+        assert!(matches!(
+            store.update_profile(doc("u_a"), 0).await.unwrap(),
+            UpdateProfile::Updated(_)
+        ));
+        assert!(matches!(
+            store.update_profile(doc("u_b"), b.seq_no).await.unwrap(),
+            UpdateProfile::Updated(_)
+        ));
     }
 }
