@@ -89,6 +89,8 @@ pub enum CreateProfile {
 }
 
 /// The outcome of a compare-and-set profile write.
+// Returned once per write and matched at once, never stored: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateProfile {
     /// Written with the next sequence number.
