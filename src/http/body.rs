@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::limits::{scan_json, MAX_JSON_DEPTH, MAX_OBJECT_KEYS};
+use crate::model::JsonObject;
 use serde_json::Value;
 
 /// One top-level field of a body, with where it appeared.
@@ -215,6 +216,14 @@ pub fn string_field(field: &Field, parser: &str) -> Result<String, Error> {
     match &field.value {
         Value::String(s) => Ok(s.clone()),
         other => Err(unsupported_type(field, parser, other)),
+    }
+}
+
+/// A field that must be an object (Elasticsearch's `declareObject` of a map), moved out.
+pub fn object_field(mut field: Field, parser: &str) -> Result<JsonObject, Error> {
+    match std::mem::take(&mut field.value) {
+        Value::Object(map) => Ok(map),
+        other => Err(unsupported_type(&field, parser, &other)),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::engine::profiles::ActivateRequest;
 use crate::engine::suggest::{SuggestHint, SuggestRequest};
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
-use crate::http::body::{string_field, unknown_field, unsupported_type, Field};
+use crate::http::body::{object_field, string_field, unknown_field, unsupported_type, Field};
 use crate::http::call::{Call, Reply};
 use crate::http::json;
 use serde_json::{json, Value};
@@ -57,15 +57,12 @@ pub(crate) async fn update_data(
         ..UpdateDataRequest::default()
     };
     for field in call.body_fields(PARSER).await? {
-        let object = || match &field.value {
-            Value::Object(map) => Ok(map.clone()),
-            other => Err(unsupported_type(&field, PARSER, other)),
-        };
-        match field.name.as_str() {
-            "labels" => request.labels = Some(object()?),
-            "data" => request.data = Some(object()?),
+        let slot = match field.name.as_str() {
+            "labels" => &mut request.labels,
+            "data" => &mut request.data,
             _ => return Err(unknown_field(&field, PARSER)),
-        }
+        };
+        *slot = Some(object_field(field, PARSER)?);
     }
     call.check_params(&["if_seq_no", "if_primary_term", "refresh"])?;
     request.if_seq_no = call.long_param("if_seq_no")?;

@@ -1,0 +1,154 @@
+//! `userprofiles.v1.UserProfiles`: message → engine request → engine → message.
+
+use super::convert;
+use super::{acknowledged, reply, GrpcApi};
+use crate::auth::password::Secret;
+use crate::engine::data_filter::DataFilter;
+use crate::engine::profile_data::UpdateDataRequest;
+use crate::engine::profiles::ActivateRequest;
+use crate::engine::suggest::{SuggestHint, SuggestRequest};
+use crate::pb;
+use tonic::{Request, Response, Status};
+
+#[tonic::async_trait]
+impl pb::user_profiles_server::UserProfiles for GrpcApi {
+    async fn activate(
+        &self,
+        request: Request<pb::ActivateRequest>,
+    ) -> Result<Response<pb::Profile>, Status> {
+        let caller = Self::caller(&request)?;
+        let message = request.into_inner();
+        let engine_request = ActivateRequest {
+            grant_type: Some(message.grant_type),
+            username: Some(message.username),
+            password: Some(Secret::new(message.password)),
+            access_token: Some(Secret::new(message.access_token)),
+        };
+        reply(
+            self.engine.activate(&caller, engine_request).await,
+            convert::profile,
+        )
+    }
+
+    async fn get_profiles(
+        &self,
+        request: Request<pb::GetProfilesRequest>,
+    ) -> Result<Response<pb::GetProfilesResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let message = request.into_inner();
+        let filter = DataFilter::new(&message.data);
+        reply(
+            self.engine
+                .get_profiles(&caller, &message.uids, &filter)
+                .await,
+            |result| {
+                let errors = (!result.errors.is_empty()).then(|| pb::ProfileErrors {
+                    count: result.errors.len() as i32,
+                    details: result
+                        .errors
+                        .into_iter()
+                        .map(|(uid, e)| {
+                            (
+                                uid,
+                                pb::ErrorCause {
+                                    r#type: e.error_type.to_owned(),
+                                    reason: e.reason,
+                                },
+                            )
+                        })
+                        .collect(),
+                });
+                pb::GetProfilesResponse {
+                    profiles: result.profiles.into_iter().map(convert::profile).collect(),
+                    errors,
+                }
+            },
+        )
+    }
+
+    async fn update_profile_data(
+        &self,
+        request: Request<pb::UpdateProfileDataRequest>,
+    ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let m = request.into_inner();
+        let engine_request = UpdateDataRequest {
+            uid: m.uid,
+            labels: m.labels.as_ref().map(convert::from_struct),
+            data: m.data.as_ref().map(convert::from_struct),
+            if_seq_no: m.if_seq_no,
+            if_primary_term: m.if_primary_term,
+        };
+        reply(
+            self.engine
+                .update_profile_data(&caller, engine_request)
+                .await,
+            acknowledged,
+        )
+    }
+
+    async fn enable_profile(
+        &self,
+        request: Request<pb::SetProfileEnabledRequest>,
+    ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let uid = request.into_inner().uid;
+        reply(
+            self.engine.set_profile_enabled(&caller, &uid, true).await,
+            acknowledged,
+        )
+    }
+
+    async fn disable_profile(
+        &self,
+        request: Request<pb::SetProfileEnabledRequest>,
+    ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let uid = request.into_inner().uid;
+        reply(
+            self.engine.set_profile_enabled(&caller, &uid, false).await,
+            acknowledged,
+        )
+    }
+
+    async fn suggest_profiles(
+        &self,
+        request: Request<pb::SuggestProfilesRequest>,
+    ) -> Result<Response<pb::SuggestProfilesResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let m = request.into_inner();
+        let hint = m.hint.map(|hint| SuggestHint {
+            uids: (!hint.uids.is_empty()).then_some(hint.uids),
+            labels: (!hint.labels.is_empty()).then(|| {
+                let mut labels: Vec<(String, Vec<String>)> = hint
+                    .labels
+                    .into_iter()
+                    .map(|(k, v)| (k, v.values))
+                    .collect();
+                labels.sort();
+                labels
+            }),
+        });
+        let engine_request = SuggestRequest {
+            name: m.name,
+            size: m.size.map(i64::from),
+            data: DataFilter::new(&m.data),
+            hint,
+        };
+        reply(
+            self.engine.suggest_profiles(&caller, engine_request).await,
+            |result| pb::SuggestProfilesResponse {
+                took: result.took as i64,
+                total: Some(pb::SuggestTotal {
+                    value: result.total as i64,
+                    relation: result.total_relation().into(),
+                }),
+                profiles: result
+                    .profiles
+                    .into_iter()
+                    .map(convert::suggested_profile)
+                    .collect(),
+            },
+        )
+    }
+}

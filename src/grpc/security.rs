@@ -1,0 +1,219 @@
+//! `userprofiles.v1.Users`, `Roles`, `Security` and `Tokens`: message → engine request →
+//! engine → message.
+
+use super::convert::{self, status};
+use super::{reply, GrpcApi};
+use crate::auth::password::Secret;
+use crate::engine::tokens::{CreateTokenRequest, InvalidateTokenRequest};
+use crate::engine::users::PutUserRequest;
+use crate::pb;
+use tonic::{Request, Response, Status};
+
+#[tonic::async_trait]
+impl pb::users_server::Users for GrpcApi {
+    async fn put_user(
+        &self,
+        request: Request<pb::PutUserRequest>,
+    ) -> Result<Response<pb::PutUserResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let m = request.into_inner();
+        let engine_request = PutUserRequest {
+            username: m.username,
+            password: m.password.map(Secret::new),
+            password_hash: m.password_hash,
+            roles: Some(m.roles),
+            full_name: m.full_name,
+            email: m.email,
+            metadata: m
+                .metadata
+                .as_ref()
+                .map(convert::from_struct)
+                .unwrap_or_default(),
+            enabled: m.enabled,
+        };
+        reply(
+            self.engine.put_user(&caller, engine_request).await,
+            |created| pb::PutUserResponse { created },
+        )
+    }
+
+    async fn get_users(
+        &self,
+        request: Request<pb::GetUsersRequest>,
+    ) -> Result<Response<pb::GetUsersResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let m = request.into_inner();
+        let users = self
+            .engine
+            .get_users(&caller, &m.usernames, m.with_profile_uid)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::GetUsersResponse {
+            users: users.into_iter().map(convert::user).collect(),
+        }))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let username = request.into_inner().username;
+        reply(self.engine.delete_user(&caller, &username).await, |()| {
+            pb::DeleteUserResponse { found: true }
+        })
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let m = request.into_inner();
+        let result = self
+            .engine
+            .change_password(
+                &caller,
+                Some(&m.username),
+                m.password.map(Secret::new),
+                m.password_hash,
+            )
+            .await;
+        reply(result, |()| pb::ChangePasswordResponse {})
+    }
+
+    async fn enable_user(
+        &self,
+        request: Request<pb::SetUserEnabledRequest>,
+    ) -> Result<Response<pb::SetUserEnabledResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let username = request.into_inner().username;
+        reply(
+            self.engine.set_user_enabled(&caller, &username, true).await,
+            |()| pb::SetUserEnabledResponse {},
+        )
+    }
+
+    async fn disable_user(
+        &self,
+        request: Request<pb::SetUserEnabledRequest>,
+    ) -> Result<Response<pb::SetUserEnabledResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let username = request.into_inner().username;
+        reply(
+            self.engine
+                .set_user_enabled(&caller, &username, false)
+                .await,
+            |()| pb::SetUserEnabledResponse {},
+        )
+    }
+}
+
+#[tonic::async_trait]
+impl pb::roles_server::Roles for GrpcApi {
+    async fn put_role(
+        &self,
+        request: Request<pb::PutRoleRequest>,
+    ) -> Result<Response<pb::PutRoleResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let role = request.into_inner().role.unwrap_or_default();
+        reply(
+            self.engine
+                .put_role(&caller, convert::role_record(role))
+                .await,
+            |created| pb::PutRoleResponse { created },
+        )
+    }
+
+    async fn get_roles(
+        &self,
+        request: Request<pb::GetRolesRequest>,
+    ) -> Result<Response<pb::GetRolesResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let names = request.into_inner().names;
+        let roles = self
+            .engine
+            .get_roles(&caller, &names)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::GetRolesResponse {
+            roles: roles.into_iter().map(convert::role).collect(),
+        }))
+    }
+
+    async fn delete_role(
+        &self,
+        request: Request<pb::DeleteRoleRequest>,
+    ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let name = request.into_inner().name;
+        reply(self.engine.delete_role(&caller, &name).await, |()| {
+            pb::DeleteRoleResponse { found: true }
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::security_server::Security for GrpcApi {
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        Ok(Response::new(convert::authentication(caller.user)))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::tokens_server::Tokens for GrpcApi {
+    async fn create_token(
+        &self,
+        request: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let m = request.into_inner();
+        let engine_request = CreateTokenRequest {
+            grant_type: Some(m.grant_type),
+            username: Some(m.username),
+            password: Some(Secret::new(m.password)),
+            refresh_token: Some(Secret::new(m.refresh_token)),
+            kerberos_ticket: None,
+            scope: Some(m.scope),
+        };
+        reply(
+            self.engine.create_token(&caller, engine_request).await,
+            |issued| pb::CreateTokenResponse {
+                access_token: issued.access_token.expose().to_owned(),
+                r#type: issued.token_type().into(),
+                expires_in: issued.expires_in,
+                refresh_token: issued.refresh_token.map(|r| r.expose().to_owned()),
+                scope: issued.scope.map(str::to_owned),
+                authentication: Some(convert::authentication(issued.authentication)),
+            },
+        )
+    }
+
+    async fn invalidate_token(
+        &self,
+        request: Request<pb::InvalidateTokenRequest>,
+    ) -> Result<Response<pb::InvalidateTokenResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let m = request.into_inner();
+        let engine_request = InvalidateTokenRequest {
+            token: Some(Secret::new(m.token)),
+            refresh_token: Some(Secret::new(m.refresh_token)),
+            realm_name: Some(m.realm_name),
+            username: Some(m.username),
+        };
+        let result = self
+            .engine
+            .invalidate_tokens(&caller, engine_request)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::InvalidateTokenResponse {
+            invalidated_tokens: result.invalidated as i64,
+            previously_invalidated_tokens: result.previously_invalidated as i64,
+            error_count: result.error_count() as i64,
+        }))
+    }
+}
