@@ -6,6 +6,9 @@
 //! the store. It is rebuilt from the store at start, brought up to date before every query
 //! (so a write is visible to the next suggest), and polled in the background so changes made by
 //! other replicas on a shared store appear within a second.
+//!
+//! Longer than the ~400-line guide on purpose: the schema, the analyzer, query building and
+//! the follower must agree on field names and tokenization; its tests take the last 70 lines.
 
 use crate::error::Error;
 use crate::model::{JsonObject, ProfileDoc};

@@ -5,6 +5,9 @@
 //! one global sequence, no duplicate profiles under concurrent first activations, and a change
 //! feed (`seq_no > n`) that never skips a write. Tokens, users and roles are plain rows with
 //! compare-and-set where the engine needs it. Migrations are embedded and run at start.
+//!
+//! Longer than the ~400-line guide on purpose: one `Store` implementation whose methods share
+//! the sequence lock and row shapes; splitting it would spread one locking protocol over files.
 
 use super::{
     CreateProfile, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate, UpdateProfile,

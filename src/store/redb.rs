@@ -4,6 +4,10 @@
 //! primitives atomic: a write transaction reads, checks and writes without interleaving, and
 //! `commit` with `Durability::Immediate` (redb's default) returns only once the data is on disk.
 //! redb is synchronous, so every call runs on tokio's blocking pool.
+//!
+//! Longer than the ~400-line guide on purpose: it is one `Store` implementation, every method a
+//! transaction over the same tables, and reading them side by side is how the invariants
+//! between those tables (profiles, by-user, by-seq, seq-nos) are checked.
 
 use super::{
     CreateProfile, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate, UpdateProfile,
