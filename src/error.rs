@@ -145,6 +145,25 @@ pub enum Error {
     TooLongHttpHeader(String),
     /// The client did not send its request in time: `timeout_exception`, 408.
     RequestTimeout(String),
+    /// No route has this path: 400. Elasticsearch's REST layer answers these router-level
+    /// failures (this and the next two) with a flat `{"error": "<text>"}` body and no type.
+    NoHandler {
+        /// The request's path and query, as sent.
+        uri: String,
+        /// The request method.
+        method: String,
+    },
+    /// The path exists but not for this method: 405 with an `Allow` header.
+    MethodNotAllowed {
+        /// The request's path and query, as sent.
+        uri: String,
+        /// The request method.
+        method: String,
+        /// The methods the path accepts, in Elasticsearch's order.
+        allowed: Vec<String>,
+    },
+    /// A body without a JSON `Content-Type`: 406.
+    UnsupportedContentType(String),
     /// `illegal_state_exception`, 500.
     IllegalState(String),
     /// A plain Elasticsearch `exception`, 500.
@@ -212,6 +231,10 @@ impl Error {
             Error::TooLongHttpLine(_) => "too_long_http_line_exception",
             Error::TooLongHttpHeader(_) => "too_long_http_header_exception",
             Error::RequestTimeout(_) => "timeout_exception",
+            // Untyped in Elasticsearch; these names only label them in logs.
+            Error::NoHandler { .. } => "no_handler_found",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::UnsupportedContentType(_) => "media_type_not_acceptable",
             Error::IllegalState(_) => "illegal_state_exception",
             Error::Internal(_) | Error::StoreUnavailable(_) => "exception",
         }
@@ -230,7 +253,10 @@ impl Error {
             | Error::MediaTypeHeader(_)
             | Error::TooLongHttpLine(_)
             | Error::TooLongHttpHeader(_)
+            | Error::NoHandler { .. }
             | Error::OAuth { .. } => 400,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::UnsupportedContentType(_) => 406,
             Error::RequestTimeout(_) => 408,
             Error::ContentTooLong { .. } => 413,
             Error::Rejected(_) | Error::CircuitBreaking(_) => 429,
@@ -260,7 +286,10 @@ impl Error {
             | Error::MediaTypeHeader(_)
             | Error::TooLongHttpLine(_)
             | Error::TooLongHttpHeader(_)
+            | Error::UnsupportedContentType(_)
             | Error::OAuth { .. } => Code::InvalidArgument,
+            // HTTP routing only; gRPC answers unknown methods itself.
+            Error::NoHandler { .. } | Error::MethodNotAllowed { .. } => Code::Unimplemented,
             Error::RequestTimeout(_) => Code::DeadlineExceeded,
             Error::ContentTooLong { .. } | Error::Rejected(_) | Error::CircuitBreaking(_) => {
                 Code::ResourceExhausted
@@ -317,7 +346,19 @@ impl Error {
             | Error::TooLongHttpLine(m)
             | Error::TooLongHttpHeader(m)
             | Error::RequestTimeout(m)
+            | Error::UnsupportedContentType(m)
             | Error::Internal(m) => m.clone(),
+            Error::NoHandler { uri, method } => {
+                format!("no handler found for uri [{uri}] and method [{method}]")
+            }
+            Error::MethodNotAllowed {
+                uri,
+                method,
+                allowed,
+            } => format!(
+                "Incorrect HTTP method for uri [{uri}] and method [{method}], allowed: [{}]",
+                allowed.join(", ")
+            ),
             Error::ContentTooLong { length, limit } => {
                 format!("request body of [{length}] bytes exceeds the limit of [{limit}] bytes")
             }

@@ -1,10 +1,8 @@
 //! Media-type negotiation as Elasticsearch does it: JSON bodies only, and the vendor type's
 //! `compatible-with` version echoed back.
 
-use super::{error_response, flat};
 use crate::error::Error;
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Response, StatusCode};
+use axum::http::{header, HeaderMap};
 
 /// The response media type: the vendor type echoes the caller's compatible-with version.
 pub(super) struct MediaTypes {
@@ -24,10 +22,7 @@ fn compatible_version(value: &str) -> Option<Result<u8, ()>> {
     Some(version.unwrap_or(Err(())))
 }
 
-// The error is the finished response; it is built once per rejected request, so its size
-// does not matter.
-#[allow(clippy::result_large_err)]
-pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaTypes, Response<Body>> {
+pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaTypes, Error> {
     let header_text = |name| {
         headers
             .get(name)
@@ -38,10 +33,8 @@ pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaType
     if has_body {
         match &content_type {
             None => {
-                return Err(flat(
-                    StatusCode::NOT_ACCEPTABLE,
+                return Err(Error::UnsupportedContentType(
                     "Content-Type header is missing".into(),
-                    true,
                 ))
             }
             Some(ct) => {
@@ -53,11 +46,9 @@ pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaType
                     .to_ascii_lowercase();
                 if essence != "application/json" && essence != "application/vnd.elasticsearch+json"
                 {
-                    return Err(flat(
-                        StatusCode::NOT_ACCEPTABLE,
-                        format!("Content-Type header [{ct}] is not supported"),
-                        true,
-                    ));
+                    return Err(Error::UnsupportedContentType(format!(
+                        "Content-Type header [{ct}] is not supported"
+                    )));
                 }
             }
         }
@@ -74,8 +65,6 @@ pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaType
             content_type.as_deref().unwrap_or("null")
         )
     };
-    let media_error =
-        |detail: String| error_response(&Error::MediaTypeHeader(detail), false, "application/json");
     for (name, version) in [
         ("Accept", &accept_version),
         ("Content-Type", &content_version),
@@ -85,7 +74,7 @@ pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaType
                 let found = version
                     .map(|v| v.to_string())
                     .unwrap_or_else(|_| "null".into());
-                return Err(media_error(format!(
+                return Err(Error::MediaTypeHeader(format!(
                     "{name} version must be either version 9, 8 or 7, but found {found}. {}",
                     describe()
                 )));
@@ -97,7 +86,7 @@ pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaType
         && accept_version.is_some()
         && accept_version != content_version
     {
-        return Err(media_error(format!(
+        return Err(Error::MediaTypeHeader(format!(
             "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version and the compatible versions must match. {}",
             describe()
         )));

@@ -103,24 +103,29 @@ fn json_response(
     base_response(status, content_type, render::to_bytes(body, pretty))
 }
 
-fn flat(status: StatusCode, message: String, with_status: bool) -> Response<Body> {
-    let body = render::flat_error(message, with_status.then_some(status.as_u16()));
-    json_response(status, &body, false, "application/json")
-}
-
 fn error_response(error: &Error, pretty: bool, content_type: &str) -> Response<Body> {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(status, &render::error_body(error), pretty, content_type);
-    if let Error::Unauthenticated { challenge, .. } = error {
-        for value in challenge.header_values() {
-            response
-                .headers_mut()
-                .append(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+    match error {
+        Error::Unauthenticated { challenge, .. } => {
+            for value in challenge.header_values() {
+                response
+                    .headers_mut()
+                    .append(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+            }
         }
+        Error::MethodNotAllowed { allowed, .. } => allow_header(&mut response, allowed),
+        _ => {}
     }
     error.log_server_side();
     response
+}
+
+fn allow_header(response: &mut Response<Body>, allowed: &[String]) {
+    if let Ok(value) = HeaderValue::from_str(&allowed.join(",")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
 }
 
 async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Response<Body> {
@@ -171,30 +176,25 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
     let (route, path_params) = match route(&routing_method, &segments) {
         Ok(Routed::Found(route, params)) => (route, params),
         Ok(Routed::WrongMethod(allowed)) => {
-            let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            let allowed: Vec<String> = allowed.iter().map(|m| m.as_str().to_owned()).collect();
             if method == Method::OPTIONS {
                 let mut response = base_response(StatusCode::OK, "text/plain", Vec::new());
-                if let Ok(value) = HeaderValue::from_str(&names.join(",")) {
-                    response.headers_mut().insert(header::ALLOW, value);
-                }
+                allow_header(&mut response, &allowed);
                 return response;
             }
-            let mut response = flat(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("Incorrect HTTP method for uri [{uri_text}] and method [{method}], allowed: [{}]", names.join(", ")),
-                true,
-            );
-            if let Ok(value) = HeaderValue::from_str(&names.join(",")) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-            return response;
+            let error = Error::MethodNotAllowed {
+                uri: uri_text,
+                method: method.to_string(),
+                allowed,
+            };
+            return error_response(&error, false, "application/json");
         }
         Ok(Routed::NoRoute) => {
-            return flat(
-                StatusCode::BAD_REQUEST,
-                format!("no handler found for uri [{uri_text}] and method [{method}]"),
-                false,
-            )
+            let error = Error::NoHandler {
+                uri: uri_text,
+                method: method.to_string(),
+            };
+            return error_response(&error, false, "application/json");
         }
         Err(error) => return error_response(&error, pretty, "application/json"),
     };
@@ -255,7 +255,7 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         let body = (!body.is_empty()).then_some(body);
         let media = match negotiate(&parts.headers, body.is_some()) {
             Ok(media) => media,
-            Err(response) => return response,
+            Err(error) => return error_response(&error, false, "application/json"),
         };
         let call = Call {
             method: method.clone(),

@@ -113,6 +113,11 @@ pub fn error_body(error: &Error) -> Value {
         Error::NothingFound(Missing::Token) => {
             return super::json::invalidation(&Default::default())
         }
+        // Router-level answers are flat; only the 404-style "no handler" omits the status.
+        Error::NoHandler { .. } => return json!({ "error": error.reason() }),
+        Error::MethodNotAllowed { .. } | Error::UnsupportedContentType(_) => {
+            return json!({ "error": error.reason(), "status": error.http_status() })
+        }
         _ => {}
     }
     // The token endpoint answers in OAuth2's own format (RFC 6749 §5.2), not the envelope.
@@ -169,14 +174,6 @@ pub fn error_body(error: &Error) -> Value {
         top.insert("caused_by".into(), inner);
     }
     json!({ "error": Value::Object(top), "status": error.http_status() })
-}
-
-/// A router-level error: `{"error":"<message>","status":<n>}`.
-pub fn flat_error(message: String, status: Option<u16>) -> Value {
-    match status {
-        Some(status) => json!({ "error": message, "status": status }),
-        None => json!({ "error": message }),
-    }
 }
 
 #[cfg(test)]
