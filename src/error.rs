@@ -1,7 +1,8 @@
 //! The one error type every layer returns, and the one table that maps it to the wire.
 //!
-//! Each variant names an Elasticsearch exception type. [`Error::es_type`], [`Error::http_status`]
-//! and [`Error::grpc_code`] match exhaustively, so a new variant cannot reach a client unmapped.
+//! Each variant names an Elasticsearch exception type. [`Error::es_type`] and [`Error::code`]
+//! match exhaustively, so a new variant cannot reach a client unmapped; [`ErrorCode`] holds the
+//! HTTP status and gRPC code of each class of failure, once.
 
 use std::fmt;
 
@@ -56,6 +57,75 @@ impl Challenge {
             Challenge::ExpiredToken => &[
                 r#"Bearer realm="security", error="invalid_token", error_description="The access token expired""#,
             ],
+        }
+    }
+}
+
+/// A class of failure and its status on each protocol, side by side (quickwit's
+/// `ServiceErrorCode`): what makes HTTP and gRPC agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is malformed or breaks a rule: 400, INVALID_ARGUMENT.
+    BadRequest,
+    /// No route has the path: 400 (Elasticsearch's choice), UNIMPLEMENTED.
+    NoRoute,
+    /// Wrong method for the path: 405, UNIMPLEMENTED.
+    MethodNotAllowed,
+    /// Unsupported body media type: 406, INVALID_ARGUMENT.
+    NotAcceptable,
+    /// The request did not arrive in time: 408, DEADLINE_EXCEEDED.
+    Timeout,
+    /// The body is over the limit: 413, RESOURCE_EXHAUSTED.
+    TooLarge,
+    /// A bounded pool or the in-flight budget is full: 429, RESOURCE_EXHAUSTED.
+    TooManyRequests,
+    /// No usable credentials: 401, UNAUTHENTICATED.
+    Unauthenticated,
+    /// Authenticated but not allowed: 403, PERMISSION_DENIED.
+    Forbidden,
+    /// Nothing with that name or uid: 404, NOT_FOUND.
+    NotFound,
+    /// A compare-and-set lost: 409, ABORTED.
+    Conflict,
+    /// A bug or an unreadable record: 500, INTERNAL.
+    Internal,
+    /// The store is down: 503, UNAVAILABLE.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The HTTP status.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::NoRoute => 400,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::NotAcceptable => 406,
+            ErrorCode::Timeout => 408,
+            ErrorCode::Conflict => 409,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::TooManyRequests => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+
+    /// The gRPC status code.
+    pub fn grpc_code(self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            ErrorCode::BadRequest | ErrorCode::NotAcceptable => Code::InvalidArgument,
+            ErrorCode::NoRoute | ErrorCode::MethodNotAllowed => Code::Unimplemented,
+            ErrorCode::Timeout => Code::DeadlineExceeded,
+            ErrorCode::TooLarge | ErrorCode::TooManyRequests => Code::ResourceExhausted,
+            ErrorCode::Unauthenticated => Code::Unauthenticated,
+            ErrorCode::Forbidden => Code::PermissionDenied,
+            ErrorCode::NotFound => Code::NotFound,
+            ErrorCode::Conflict => Code::Aborted,
+            ErrorCode::Internal => Code::Internal,
+            ErrorCode::Unavailable => Code::Unavailable,
         }
     }
 }
@@ -240,8 +310,8 @@ impl Error {
         }
     }
 
-    /// The HTTP status Elasticsearch answers with.
-    pub fn http_status(&self) -> u16 {
+    /// The class of failure, which fixes both wire statuses.
+    pub fn code(&self) -> ErrorCode {
         match self {
             Error::ActionValidation(_)
             | Error::Validation(_)
@@ -253,57 +323,33 @@ impl Error {
             | Error::MediaTypeHeader(_)
             | Error::TooLongHttpLine(_)
             | Error::TooLongHttpHeader(_)
-            | Error::NoHandler { .. }
-            | Error::OAuth { .. } => 400,
-            Error::MethodNotAllowed { .. } => 405,
-            Error::UnsupportedContentType(_) => 406,
-            Error::RequestTimeout(_) => 408,
-            Error::ContentTooLong { .. } => 413,
-            Error::Rejected(_) | Error::CircuitBreaking(_) => 429,
-            Error::Unauthenticated { .. } => 401,
-            Error::Forbidden(_) => 403,
+            | Error::OAuth { .. } => ErrorCode::BadRequest,
+            Error::NoHandler { .. } => ErrorCode::NoRoute,
+            Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Error::UnsupportedContentType(_) => ErrorCode::NotAcceptable,
+            Error::RequestTimeout(_) => ErrorCode::Timeout,
+            Error::ContentTooLong { .. } => ErrorCode::TooLarge,
+            Error::Rejected(_) | Error::CircuitBreaking(_) => ErrorCode::TooManyRequests,
+            Error::Unauthenticated { .. } => ErrorCode::Unauthenticated,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::ResourceNotFound(_)
             | Error::NoneFound(_)
             | Error::NothingFound(_)
-            | Error::DocumentMissing { .. } => 404,
-            Error::VersionConflict { .. } => 409,
-            Error::IllegalState(_) | Error::Internal(_) => 500,
-            Error::StoreUnavailable(_) => 503,
+            | Error::DocumentMissing { .. } => ErrorCode::NotFound,
+            Error::VersionConflict { .. } => ErrorCode::Conflict,
+            Error::IllegalState(_) | Error::Internal(_) => ErrorCode::Internal,
+            Error::StoreUnavailable(_) => ErrorCode::Unavailable,
         }
+    }
+
+    /// The HTTP status Elasticsearch answers with.
+    pub fn http_status(&self) -> u16 {
+        self.code().http_status()
     }
 
     /// The gRPC status code for the same failure.
     pub fn grpc_code(&self) -> tonic::Code {
-        use tonic::Code;
-        match self {
-            Error::ActionValidation(_)
-            | Error::Validation(_)
-            | Error::IllegalArgument(_)
-            | Error::Parse(_)
-            | Error::XContentParse(_)
-            | Error::BadStatus(_)
-            | Error::DocumentParsing(_)
-            | Error::MediaTypeHeader(_)
-            | Error::TooLongHttpLine(_)
-            | Error::TooLongHttpHeader(_)
-            | Error::UnsupportedContentType(_)
-            | Error::OAuth { .. } => Code::InvalidArgument,
-            // HTTP routing only; gRPC answers unknown methods itself.
-            Error::NoHandler { .. } | Error::MethodNotAllowed { .. } => Code::Unimplemented,
-            Error::RequestTimeout(_) => Code::DeadlineExceeded,
-            Error::ContentTooLong { .. } | Error::Rejected(_) | Error::CircuitBreaking(_) => {
-                Code::ResourceExhausted
-            }
-            Error::Unauthenticated { .. } => Code::Unauthenticated,
-            Error::Forbidden(_) => Code::PermissionDenied,
-            Error::ResourceNotFound(_)
-            | Error::NoneFound(_)
-            | Error::NothingFound(_)
-            | Error::DocumentMissing { .. } => Code::NotFound,
-            Error::VersionConflict { .. } => Code::Aborted,
-            Error::IllegalState(_) | Error::Internal(_) => Code::Internal,
-            Error::StoreUnavailable(_) => Code::Unavailable,
-        }
+        self.code().grpc_code()
     }
 
     /// Logs what the operator must see (the store's own failure, internal errors). Both front
