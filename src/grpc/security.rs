@@ -1,7 +1,7 @@
 //! `userprofiles.v1.Users`, `Roles`, `Security` and `Tokens`: message → engine request →
 //! engine → message.
 
-use super::convert::{self, status};
+use super::convert;
 use super::{reply, GrpcApi};
 use crate::auth::password::Secret;
 use crate::engine::tokens::{CreateTokenRequest, InvalidateTokenRequest};
@@ -43,14 +43,13 @@ impl pb::users_server::Users for GrpcApi {
     ) -> Result<Response<pb::GetUsersResponse>, Status> {
         let caller = Self::caller(&request)?;
         let m = request.into_inner();
-        let users = self
+        let result = self
             .engine
             .get_users(&caller, &m.usernames, m.with_profile_uid)
-            .await
-            .map_err(|e| status(&e))?;
-        Ok(Response::new(pb::GetUsersResponse {
+            .await;
+        reply(result, |users| pb::GetUsersResponse {
             users: users.into_iter().map(convert::user).collect(),
-        }))
+        })
     }
 
     async fn delete_user(
@@ -131,14 +130,11 @@ impl pb::roles_server::Roles for GrpcApi {
     ) -> Result<Response<pb::GetRolesResponse>, Status> {
         let caller = Self::caller(&request)?;
         let names = request.into_inner().names;
-        let roles = self
-            .engine
-            .get_roles(&caller, &names)
-            .await
-            .map_err(|e| status(&e))?;
-        Ok(Response::new(pb::GetRolesResponse {
-            roles: roles.into_iter().map(convert::role).collect(),
-        }))
+        reply(self.engine.get_roles(&caller, &names).await, |roles| {
+            pb::GetRolesResponse {
+                roles: roles.into_iter().map(convert::role).collect(),
+            }
+        })
     }
 
     async fn delete_role(
@@ -205,15 +201,11 @@ impl pb::tokens_server::Tokens for GrpcApi {
             realm_name: Some(m.realm_name),
             username: Some(m.username),
         };
-        let result = self
-            .engine
-            .invalidate_tokens(&caller, engine_request)
-            .await
-            .map_err(|e| status(&e))?;
-        Ok(Response::new(pb::InvalidateTokenResponse {
-            invalidated_tokens: result.invalidated as i64,
-            previously_invalidated_tokens: result.previously_invalidated as i64,
-            error_count: result.error_count() as i64,
-        }))
+        let result = self.engine.invalidate_tokens(&caller, engine_request).await;
+        reply(result, |counts| pb::InvalidateTokenResponse {
+            invalidated_tokens: counts.invalidated as i64,
+            previously_invalidated_tokens: counts.previously_invalidated as i64,
+            error_count: counts.error_count() as i64,
+        })
     }
 }
