@@ -3,7 +3,8 @@
 //! redb gives ACID transactions with a single writer, which is what makes the store's
 //! primitives atomic: a write transaction reads, checks and writes without interleaving, and
 //! `commit` with `Durability::Immediate` (redb's default) returns only once the data is on disk.
-//! redb is synchronous, so every call runs on tokio's blocking pool.
+//! redb is synchronous: writes (each an fsync) and scans run on tokio's blocking pool; point
+//! reads run on the calling task (see `INLINE_DECODE_BYTES`).
 //!
 //! Longer than the ~400-line guide on purpose: it is one `Store` implementation, every method a
 //! transaction over the same tables, and reading them side by side is how the invariants
@@ -67,6 +68,25 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     crate::limits::decode_stored(bytes).map_err(StoreError::Unreadable)
 }
 
+/// Records up to this size (all of them together, for a multi-get) are decoded on the calling
+/// task; larger ones on the blocking pool. Point reads themselves run on the calling task:
+/// redb reads are lock-free snapshots served from its page cache, a few microseconds, while a
+/// hop to the blocking pool costs two thread switches (the largest cost on the read path).
+const INLINE_DECODE_BYTES: usize = 64 * 1024;
+
+/// Decodes raw records on the blocking pool, one slot each.
+async fn decode_off_worker<T: DeserializeOwned + Send + 'static>(
+    raw: Vec<Option<Vec<u8>>>,
+) -> Result<Vec<Option<Result<T, StoreError>>>, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        raw.into_iter()
+            .map(|bytes| bytes.map(|bytes| decode(&bytes)))
+            .collect()
+    })
+    .await
+    .map_err(fail)
+}
+
 fn user_key(username: &str, realm_type: &str) -> String {
     format!("{realm_type}\0{username}")
 }
@@ -123,15 +143,40 @@ impl RedbStore {
             .map_err(fail)?
     }
 
-    fn read_record<T: DeserializeOwned>(
-        db: &Database,
-        table: TableDefinition<&str, &[u8]>,
+    /// A point read on the calling task: looks `key` up in `index` (when given) to find the
+    /// record's key in `table`, then reads and decodes the record.
+    async fn read_record<T: DeserializeOwned + Send + 'static>(
+        &self,
+        index: Option<TableDefinition<'static, &str, &str>>,
+        table: TableDefinition<'static, &str, &[u8]>,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
-        let tx = db.begin_read().map_err(fail)?;
-        let table = tx.open_table(table).map_err(fail)?;
-        let value = table.get(key).map_err(fail)?;
-        value.map(|v| decode(v.value())).transpose()
+        let raw = {
+            let tx = self.db.begin_read().map_err(fail)?;
+            let record_key = match index {
+                None => key.to_owned(),
+                Some(index) => {
+                    let index = tx.open_table(index).map_err(fail)?;
+                    match index.get(key).map_err(fail)? {
+                        Some(found) => found.value().to_owned(),
+                        None => return Ok(None),
+                    }
+                }
+            };
+            let table = tx.open_table(table).map_err(fail)?;
+            let Some(value) = table.get(record_key.as_str()).map_err(fail)? else {
+                return Ok(None);
+            };
+            if value.value().len() <= INLINE_DECODE_BYTES {
+                return decode(value.value()).map(Some);
+            }
+            value.value().to_vec()
+        };
+        decode_off_worker(vec![Some(raw)])
+            .await?
+            .pop()
+            .flatten()
+            .transpose()
     }
 
     fn list_records<T: DeserializeOwned>(
@@ -199,24 +244,35 @@ impl RedbStore {
 #[async_trait]
 impl Store for RedbStore {
     async fn get_profile(&self, uid: &str) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
-        let uid = uid.to_owned();
-        self.blocking(move |db| Self::read_record(db, PROFILES, &uid))
-            .await
+        self.read_record(None, PROFILES, uid).await
     }
 
     async fn get_profiles(&self, uids: &[String]) -> Result<Vec<ProfileSlot>, StoreError> {
-        let uids = uids.to_vec();
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(fail)?;
+        // One snapshot for all uids; decoded here unless together they are large.
+        let raw = {
+            let tx = self.db.begin_read().map_err(fail)?;
             let table = tx.open_table(PROFILES).map_err(fail)?;
-            let mut slots = Vec::with_capacity(uids.len());
-            for uid in &uids {
+            let mut raw = Vec::with_capacity(uids.len());
+            let mut total = 0;
+            for uid in uids {
                 let value = table.get(uid.as_str()).map_err(fail)?;
-                slots.push(value.map(|v| decode(v.value())).transpose());
+                let bytes = value.map(|v| v.value().to_vec());
+                total += bytes.as_ref().map_or(0, Vec::len);
+                raw.push(bytes);
             }
-            Ok(slots)
-        })
-        .await
+            if total <= INLINE_DECODE_BYTES {
+                return Ok(raw
+                    .into_iter()
+                    .map(|bytes| bytes.map(|b| decode(&b)).transpose())
+                    .collect());
+            }
+            raw
+        };
+        Ok(decode_off_worker(raw)
+            .await?
+            .into_iter()
+            .map(Option::transpose)
+            .collect())
     }
 
     async fn find_profile_by_user(
@@ -225,17 +281,8 @@ impl Store for RedbStore {
         realm_type: &str,
     ) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
         let key = user_key(username, realm_type);
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(fail)?;
-            let index = tx.open_table(PROFILES_BY_USER).map_err(fail)?;
-            let Some(uid) = index.get(key.as_str()).map_err(fail)? else {
-                return Ok(None);
-            };
-            let profiles = tx.open_table(PROFILES).map_err(fail)?;
-            let value = profiles.get(uid.value()).map_err(fail)?;
-            value.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.read_record(Some(PROFILES_BY_USER), PROFILES, &key)
+            .await
     }
 
     async fn create_profile(&self, doc: ProfileDoc) -> Result<CreateProfile, StoreError> {
@@ -390,18 +437,13 @@ impl Store for RedbStore {
     }
 
     async fn profile_index_exists(&self) -> Result<bool, StoreError> {
-        self.blocking(|db| {
-            let tx = db.begin_read().map_err(fail)?;
-            let meta = tx.open_table(META).map_err(fail)?;
-            Ok(meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some())
-        })
-        .await
+        let tx = self.db.begin_read().map_err(fail)?;
+        let meta = tx.open_table(META).map_err(fail)?;
+        Ok(meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some())
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let username = username.to_owned();
-        self.blocking(move |db| Self::read_record(db, USERS, &username))
-            .await
+        self.read_record(None, USERS, username).await
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -427,9 +469,7 @@ impl Store for RedbStore {
     }
 
     async fn get_role(&self, name: &str) -> Result<Option<RoleRecord>, StoreError> {
-        let name = name.to_owned();
-        self.blocking(move |db| Self::read_record(db, ROLES, &name))
-            .await
+        self.read_record(None, ROLES, name).await
     }
 
     async fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError> {
@@ -470,27 +510,15 @@ impl Store for RedbStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let id = id.to_owned();
-        self.blocking(move |db| Self::read_record(db, TOKENS, &id))
-            .await
+        self.read_record(None, TOKENS, id).await
     }
 
     async fn get_token_by_refresh(
         &self,
         refresh_digest: &str,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        let refresh_digest = refresh_digest.to_owned();
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(fail)?;
-            let index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
-            let Some(id) = index.get(refresh_digest.as_str()).map_err(fail)? else {
-                return Ok(None);
-            };
-            let tokens = tx.open_table(TOKENS).map_err(fail)?;
-            let value = tokens.get(id.value()).map_err(fail)?;
-            value.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.read_record(Some(TOKENS_BY_REFRESH), TOKENS, refresh_digest)
+            .await
     }
 
     async fn update_token(
@@ -631,5 +659,33 @@ mod tests {
             store.update_profile(doc("u_b"), b.seq_no).await.unwrap(),
             UpdateProfile::Updated(_)
         ));
+    }
+
+    /// Records over the inline-decode size take the blocking-pool path and read back the same.
+    #[tokio::test]
+    async fn large_records_read_back_through_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let mut big = doc("u_big");
+        big.application_data
+            .insert("app".into(), "x".repeat(2 * INLINE_DECODE_BYTES).into());
+        let CreateProfile::Created(stored) = store.create_profile(big).await.unwrap() else {
+            panic!("create must succeed");
+        };
+        store.create_profile(doc("u_small")).await.unwrap();
+        assert_eq!(
+            store.get_profile("u_big").await.unwrap(),
+            Some(stored.clone())
+        );
+        let slots = store
+            .get_profiles(&["u_small".into(), "u_big".into(), "u_none".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            slots[0].as_ref().unwrap().as_ref().unwrap().doc.uid,
+            "u_small"
+        );
+        assert_eq!(slots[1].as_ref().unwrap().as_ref(), Some(&stored));
+        assert_eq!(slots[2].as_ref().unwrap(), &None);
     }
 }
