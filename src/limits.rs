@@ -253,10 +253,19 @@ pub fn check_value(value: &Value, start_depth: usize) -> Result<(), JsonViolatio
     Ok(())
 }
 
-/// Decodes a stored document. Checks the depth first (a linear scan), then decodes without
-/// serde_json's fixed recursion limit, so documents stored before the write limits existed read
-/// back too, and a document beyond even [`MAX_STORED_DEPTH`] is a clear error, not a crash.
+/// Decodes a stored document. Everything written under the current limits (depth 100) decodes
+/// within serde_json's own recursion limit (128), so that is tried first; only a document past
+/// it (stored before the write limits existed) takes the slow path: a depth check (a linear
+/// scan), then a decode without serde_json's limit. So older documents read back too, and one
+/// beyond even [`MAX_STORED_DEPTH`] is a clear error, not a crash.
 pub fn decode_stored<T: DeserializeOwned>(raw: &[u8]) -> Result<T, String> {
+    match serde_json::from_slice(raw) {
+        Ok(value) => return Ok(value),
+        Err(error) if !error.to_string().starts_with("recursion limit exceeded") => {
+            return Err(error.to_string())
+        }
+        Err(_) => {}
+    }
     // Documents from before the key limit existed may have more keys; they still read.
     if let Err((_, offset)) = scan_json(raw, MAX_STORED_DEPTH, usize::MAX) {
         return Err(format!(

@@ -2,6 +2,7 @@
 //! (create-if-absent, compare-and-set on `_seq_no`) so the engine's read-modify-write cycles are
 //! safe under concurrency. Every write is durable before the future resolves.
 
+mod cache;
 pub mod postgres;
 pub mod redb;
 

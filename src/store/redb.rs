@@ -10,6 +10,7 @@
 //! transaction over the same tables, and reading them side by side is how the invariants
 //! between those tables (profiles, by-user, by-seq, seq-nos) are checked.
 
+use super::cache::RecordCache;
 use super::{
     CreateProfile, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate, UpdateProfile,
 };
@@ -54,7 +55,15 @@ const PRIMARY_TERM: i64 = 1;
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
+    /// Users, roles and tokens are read on every authenticated request. This process is the
+    /// file's only writer (redb locks it), so caches invalidated by our own writes are exact.
+    users: Arc<RecordCache<UserRecord>>,
+    roles: Arc<RecordCache<RoleRecord>>,
+    tokens: Arc<RecordCache<TokenRecord>>,
 }
+
+/// How much decoded users, roles and tokens each cache may hold (by encoded size).
+const RECORD_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 fn fail(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(error.to_string())
@@ -113,7 +122,12 @@ impl RedbStore {
         tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
         Self::index_seq_nos(&tx)?;
         tx.commit().map_err(fail)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            users: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
+            roles: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
+            tokens: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
+        })
     }
 
     /// Fills `PROFILE_SEQ_NOS` from the sequence feed, once per file.
@@ -144,13 +158,13 @@ impl RedbStore {
     }
 
     /// A point read on the calling task: looks `key` up in `index` (when given) to find the
-    /// record's key in `table`, then reads and decodes the record.
+    /// record's key in `table`, then reads and decodes the record. Also returns its encoded size.
     async fn read_record<T: DeserializeOwned + Send + 'static>(
         &self,
         index: Option<TableDefinition<'static, &str, &str>>,
         table: TableDefinition<'static, &str, &[u8]>,
         key: &str,
-    ) -> Result<Option<T>, StoreError> {
+    ) -> Result<(Option<T>, usize), StoreError> {
         let raw = {
             let tx = self.db.begin_read().map_err(fail)?;
             let record_key = match index {
@@ -159,24 +173,39 @@ impl RedbStore {
                     let index = tx.open_table(index).map_err(fail)?;
                     match index.get(key).map_err(fail)? {
                         Some(found) => found.value().to_owned(),
-                        None => return Ok(None),
+                        None => return Ok((None, 0)),
                     }
                 }
             };
             let table = tx.open_table(table).map_err(fail)?;
             let Some(value) = table.get(record_key.as_str()).map_err(fail)? else {
-                return Ok(None);
+                return Ok((None, 0));
             };
-            if value.value().len() <= INLINE_DECODE_BYTES {
-                return decode(value.value()).map(Some);
+            let bytes = value.value();
+            if bytes.len() <= INLINE_DECODE_BYTES {
+                return Ok((Some(decode(bytes)?), bytes.len()));
             }
-            value.value().to_vec()
+            bytes.to_vec()
         };
-        decode_off_worker(vec![Some(raw)])
-            .await?
-            .pop()
-            .flatten()
-            .transpose()
+        let len = raw.len();
+        let decoded = decode_off_worker(vec![Some(raw)]).await?.pop().flatten();
+        Ok((decoded.transpose()?, len))
+    }
+
+    /// [`Self::read_record`] through `cache`.
+    async fn cached_read<T: DeserializeOwned + Clone + Send + Sync + 'static>(
+        &self,
+        cache: &RecordCache<T>,
+        table: TableDefinition<'static, &str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        if let Some(hit) = cache.get(key) {
+            return Ok(hit);
+        }
+        let ticket = cache.ticket();
+        let (value, len) = self.read_record(None, table, key).await?;
+        cache.fill(key, value.clone(), len, ticket);
+        Ok(value)
     }
 
     fn list_records<T: DeserializeOwned>(
@@ -244,7 +273,7 @@ impl RedbStore {
 #[async_trait]
 impl Store for RedbStore {
     async fn get_profile(&self, uid: &str) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
-        self.read_record(None, PROFILES, uid).await
+        Ok(self.read_record(None, PROFILES, uid).await?.0)
     }
 
     async fn get_profiles(&self, uids: &[String]) -> Result<Vec<ProfileSlot>, StoreError> {
@@ -281,8 +310,10 @@ impl Store for RedbStore {
         realm_type: &str,
     ) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
         let key = user_key(username, realm_type);
-        self.read_record(Some(PROFILES_BY_USER), PROFILES, &key)
-            .await
+        Ok(self
+            .read_record(Some(PROFILES_BY_USER), PROFILES, &key)
+            .await?
+            .0)
     }
 
     async fn create_profile(&self, doc: ProfileDoc) -> Result<CreateProfile, StoreError> {
@@ -443,7 +474,7 @@ impl Store for RedbStore {
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.read_record(None, USERS, username).await
+        self.cached_read(&self.users, USERS, username).await
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -452,24 +483,42 @@ impl Store for RedbStore {
 
     async fn put_user(&self, user: UserRecord) -> Result<bool, StoreError> {
         let bytes = encode(&user)?;
-        self.blocking(move |db| Self::put_record(db, USERS, &user.username, &bytes, false))
-            .await
+        let key = user.username;
+        let written = self
+            .blocking({
+                let key = key.clone();
+                move |db| Self::put_record(db, USERS, &key, &bytes, false)
+            })
+            .await;
+        // Also after a failed commit: whether it reached the file is not known.
+        self.users.invalidate(&key);
+        written
     }
 
     async fn create_user_if_absent(&self, user: UserRecord) -> Result<bool, StoreError> {
         let bytes = encode(&user)?;
-        self.blocking(move |db| Self::put_record(db, USERS, &user.username, &bytes, true))
-            .await
+        let key = user.username;
+        let written = self
+            .blocking({
+                let key = key.clone();
+                move |db| Self::put_record(db, USERS, &key, &bytes, true)
+            })
+            .await;
+        self.users.invalidate(&key);
+        written
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        let username = username.to_owned();
-        self.blocking(move |db| Self::delete_record(db, USERS, &username))
-            .await
+        let key = username.to_owned();
+        let deleted = self
+            .blocking(move |db| Self::delete_record(db, USERS, &key))
+            .await;
+        self.users.invalidate(username);
+        deleted
     }
 
     async fn get_role(&self, name: &str) -> Result<Option<RoleRecord>, StoreError> {
-        self.read_record(None, ROLES, name).await
+        self.cached_read(&self.roles, ROLES, name).await
     }
 
     async fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError> {
@@ -478,47 +527,63 @@ impl Store for RedbStore {
 
     async fn put_role(&self, role: RoleRecord) -> Result<bool, StoreError> {
         let bytes = encode(&role)?;
-        self.blocking(move |db| Self::put_record(db, ROLES, &role.name, &bytes, false))
-            .await
+        let key = role.name;
+        let written = self
+            .blocking({
+                let key = key.clone();
+                move |db| Self::put_record(db, ROLES, &key, &bytes, false)
+            })
+            .await;
+        self.roles.invalidate(&key);
+        written
     }
 
     async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
-        let name = name.to_owned();
-        self.blocking(move |db| Self::delete_record(db, ROLES, &name))
-            .await
+        let key = name.to_owned();
+        let deleted = self
+            .blocking(move |db| Self::delete_record(db, ROLES, &key))
+            .await;
+        self.roles.invalidate(name);
+        deleted
     }
 
     async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {
         let bytes = encode(&token)?;
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(fail)?;
-            {
-                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
-                tokens
-                    .insert(token.id.as_str(), bytes.as_slice())
-                    .map_err(fail)?;
-                if let Some(refresh) = &token.refresh_digest {
-                    let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
-                    index
-                        .insert(refresh.as_str(), token.id.as_str())
+        let id = token.id.clone();
+        let written = self
+            .blocking(move |db| {
+                let tx = db.begin_write().map_err(fail)?;
+                {
+                    let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                    tokens
+                        .insert(token.id.as_str(), bytes.as_slice())
                         .map_err(fail)?;
+                    if let Some(refresh) = &token.refresh_digest {
+                        let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+                        index
+                            .insert(refresh.as_str(), token.id.as_str())
+                            .map_err(fail)?;
+                    }
                 }
-            }
-            tx.commit().map_err(fail)
-        })
-        .await
+                tx.commit().map_err(fail)
+            })
+            .await;
+        self.tokens.invalidate(&id);
+        written
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.read_record(None, TOKENS, id).await
+        self.cached_read(&self.tokens, TOKENS, id).await
     }
 
     async fn get_token_by_refresh(
         &self,
         refresh_digest: &str,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        self.read_record(Some(TOKENS_BY_REFRESH), TOKENS, refresh_digest)
-            .await
+        Ok(self
+            .read_record(Some(TOKENS_BY_REFRESH), TOKENS, refresh_digest)
+            .await?
+            .0)
     }
 
     async fn update_token(
@@ -526,37 +591,41 @@ impl Store for RedbStore {
         token: TokenRecord,
         expected_version: u64,
     ) -> Result<bool, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(fail)?;
-            let written = {
-                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
-                let current: Option<TokenRecord> = tokens
-                    .get(token.id.as_str())
-                    .map_err(fail)?
-                    .map(|v| decode(v.value()))
-                    .transpose()?;
-                match current {
-                    Some(current) if current.version == expected_version => {
-                        let next = TokenRecord {
-                            version: expected_version + 1,
-                            ..token
-                        };
-                        tokens
-                            .insert(next.id.as_str(), encode(&next)?.as_slice())
-                            .map_err(fail)?;
-                        true
+        let id = token.id.clone();
+        let written = self
+            .blocking(move |db| {
+                let tx = db.begin_write().map_err(fail)?;
+                let written = {
+                    let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                    let current: Option<TokenRecord> = tokens
+                        .get(token.id.as_str())
+                        .map_err(fail)?
+                        .map(|v| decode(v.value()))
+                        .transpose()?;
+                    match current {
+                        Some(current) if current.version == expected_version => {
+                            let next = TokenRecord {
+                                version: expected_version + 1,
+                                ..token
+                            };
+                            tokens
+                                .insert(next.id.as_str(), encode(&next)?.as_slice())
+                                .map_err(fail)?;
+                            true
+                        }
+                        _ => false,
                     }
-                    _ => false,
+                };
+                if written {
+                    tx.commit().map_err(fail)?;
+                } else {
+                    tx.abort().map_err(fail)?;
                 }
-            };
-            if written {
-                tx.commit().map_err(fail)?;
-            } else {
-                tx.abort().map_err(fail)?;
-            }
-            Ok(written)
-        })
-        .await
+                Ok(written)
+            })
+            .await;
+        self.tokens.invalidate(&id);
+        written
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
@@ -564,32 +633,35 @@ impl Store for RedbStore {
     }
 
     async fn delete_tokens_where(&self, expired: TokenPredicate) -> Result<u64, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(fail)?;
-            let mut removed = 0;
-            {
-                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
-                let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
-                let mut doomed: Vec<TokenRecord> = Vec::new();
-                for entry in tokens.range::<&str>(..).map_err(fail)? {
-                    let (_, value) = entry.map_err(fail)?;
-                    let token: TokenRecord = decode(value.value())?;
-                    if expired(&token) {
-                        doomed.push(token);
+        let removed = self
+            .blocking(move |db| {
+                let tx = db.begin_write().map_err(fail)?;
+                let mut removed = 0;
+                {
+                    let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                    let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+                    let mut doomed: Vec<TokenRecord> = Vec::new();
+                    for entry in tokens.range::<&str>(..).map_err(fail)? {
+                        let (_, value) = entry.map_err(fail)?;
+                        let token: TokenRecord = decode(value.value())?;
+                        if expired(&token) {
+                            doomed.push(token);
+                        }
+                    }
+                    for token in doomed {
+                        tokens.remove(token.id.as_str()).map_err(fail)?;
+                        if let Some(refresh) = &token.refresh_digest {
+                            index.remove(refresh.as_str()).map_err(fail)?;
+                        }
+                        removed += 1;
                     }
                 }
-                for token in doomed {
-                    tokens.remove(token.id.as_str()).map_err(fail)?;
-                    if let Some(refresh) = &token.refresh_digest {
-                        index.remove(refresh.as_str()).map_err(fail)?;
-                    }
-                    removed += 1;
-                }
-            }
-            tx.commit().map_err(fail)?;
-            Ok(removed)
-        })
-        .await
+                tx.commit().map_err(fail)?;
+                Ok(removed)
+            })
+            .await;
+        self.tokens.clear();
+        removed
     }
 }
 
