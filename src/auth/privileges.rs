@@ -173,6 +173,22 @@ pub fn privileges_granting(action: &str) -> Vec<&'static str> {
 
 /// The built-in roles. Their definitions are fixed; they cannot be written or deleted.
 pub fn builtin_role(name: &str) -> Option<RoleRecord> {
+    builtin_role_ref(name).cloned()
+}
+
+/// A built-in role's definition, built once: resolving the caller's roles on every request
+/// reads these without copying them.
+pub fn builtin_role_ref(name: &str) -> Option<&'static RoleRecord> {
+    static ROLES: std::sync::LazyLock<Vec<RoleRecord>> = std::sync::LazyLock::new(|| {
+        BUILTIN_ROLE_NAMES
+            .iter()
+            .filter_map(|name| define_builtin_role(name))
+            .collect()
+    });
+    ROLES.iter().find(|role| role.name == name)
+}
+
+fn define_builtin_role(name: &str) -> Option<RoleRecord> {
     let reserved_metadata = || {
         let mut m = serde_json::Map::new();
         m.insert("_reserved".into(), serde_json::Value::Bool(true));
@@ -248,21 +264,30 @@ impl EffectiveRoles {
     /// Folds role definitions into one permission set.
     pub fn from_roles(assigned: &[String], definitions: Vec<Option<RoleRecord>>) -> Self {
         let mut roles = EffectiveRoles::default();
-        for (name, definition) in assigned.iter().zip(definitions) {
-            match definition {
-                Some(role) => {
-                    roles.found.push(name.clone());
-                    roles.cluster.extend(role.cluster);
-                    roles
-                        .profile_write_applications
-                        .extend(role.profile_write_applications);
-                }
-                None => roles.missing.push(name.clone()),
-            }
+        for (name, definition) in assigned.iter().zip(&definitions) {
+            roles.add(name, definition.as_ref());
         }
-        roles.found.sort();
-        roles.found.dedup();
-        roles
+        roles.finish()
+    }
+
+    /// Adds one assigned role, with its definition if it exists.
+    pub fn add(&mut self, name: &str, definition: Option<&RoleRecord>) {
+        match definition {
+            Some(role) => {
+                self.found.push(name.to_owned());
+                self.cluster.extend(role.cluster.iter().cloned());
+                self.profile_write_applications
+                    .extend(role.profile_write_applications.iter().cloned());
+            }
+            None => self.missing.push(name.to_owned()),
+        }
+    }
+
+    /// Done adding: `found` sorted and without repeats.
+    pub fn finish(mut self) -> Self {
+        self.found.sort();
+        self.found.dedup();
+        self
     }
 
     /// Whether these roles allow `action`.

@@ -257,11 +257,12 @@ impl Engine {
     }
 
     async fn resolve_roles(&self, names: &[String]) -> Result<EffectiveRoles, Error> {
-        let mut definitions = Vec::with_capacity(names.len());
+        let mut roles = EffectiveRoles::default();
         for name in names {
-            definitions.push(roles::find_role(self.store(), name).await?);
+            let definition = roles::find_role(self.store(), name).await?;
+            roles.add(name, definition.as_deref());
         }
-        Ok(EffectiveRoles::from_roles(names, definitions))
+        Ok(roles.finish())
     }
 
     /// Refuses a call naming more than the per-request maximum of uids, users or roles: each

@@ -3,17 +3,22 @@
 use super::users::{invalid_name_message, valid_name};
 use super::{Caller, Engine};
 use crate::auth::privileges::{
-    action, builtin_role, is_action_pattern, BUILTIN_ROLE_NAMES, CLUSTER_PRIVILEGE_NAMES,
+    action, builtin_role, builtin_role_ref, is_action_pattern, BUILTIN_ROLE_NAMES,
+    CLUSTER_PRIVILEGE_NAMES,
 };
 use crate::error::{Error, Missing, Violation};
 use crate::model::RoleRecord;
 use crate::store::{Store, StoreError};
+use std::borrow::Cow;
 
-/// Finds a role: built-in first, then the store.
-pub async fn find_role(store: &dyn Store, name: &str) -> Result<Option<RoleRecord>, StoreError> {
-    match builtin_role(name) {
-        Some(role) => Ok(Some(role)),
-        None => store.get_role(name).await,
+/// Finds a role: built-in first (borrowed, never copied), then the store.
+pub async fn find_role(
+    store: &dyn Store,
+    name: &str,
+) -> Result<Option<Cow<'static, RoleRecord>>, StoreError> {
+    match builtin_role_ref(name) {
+        Some(role) => Ok(Some(Cow::Borrowed(role))),
+        None => Ok(store.get_role(name).await?.map(Cow::Owned)),
     }
 }
 
@@ -78,7 +83,7 @@ impl Engine {
         let mut roles = Vec::new();
         for name in names {
             if let Some(role) = find_role(self.store(), name).await? {
-                roles.push(role);
+                roles.push(role.into_owned());
             }
         }
         if roles.is_empty() {

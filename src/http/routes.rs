@@ -11,6 +11,7 @@
 use super::endpoints::{handler, node, profiles, roles, tokens, users, Handler};
 use crate::error::Error;
 use axum::http::Method;
+use std::sync::LazyLock;
 
 /// One path template and what reaches it.
 pub(super) struct Route {
@@ -85,39 +86,53 @@ pub(super) enum Routed {
     NoRoute,
 }
 
-/// Which segments of a template matching `segments` are wildcards, first segment highest:
-/// the smallest mask is the most literal match, the one Elasticsearch's path trie prefers.
-fn wildcard_mask(template: &str, segments: &[&str]) -> Option<u64> {
-    let mut parts = template.split('/').filter(|s| !s.is_empty());
-    let mut mask = 0u64;
-    for segment in segments {
-        let part = parts.next()?;
-        let wildcard = part.starts_with('{');
-        if !wildcard && part != *segment {
-            return None;
-        }
-        mask = (mask << 1) | u64::from(wildcard);
+/// Each route's template split once into segments: `Some(literal)` or `None` for `{name}`.
+static PATTERNS: LazyLock<Vec<Vec<Option<&'static str>>>> = LazyLock::new(|| {
+    ROUTES
+        .iter()
+        .map(|route| {
+            route
+                .template
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|part| (!part.starts_with('{')).then_some(part))
+                .collect()
+        })
+        .collect()
+});
+
+/// Which segments of a pattern matching `segments` are wildcards, first segment highest: the
+/// smallest mask is the most literal match, the one Elasticsearch's path trie prefers.
+fn wildcard_mask(pattern: &[Option<&str>], segments: &[&str]) -> Option<u64> {
+    if pattern.len() != segments.len() {
+        return None;
     }
-    parts.next().is_none().then_some(mask)
+    let mut mask = 0u64;
+    for (part, segment) in pattern.iter().zip(segments) {
+        match part {
+            Some(literal) if literal != segment => return None,
+            _ => mask = (mask << 1) | u64::from(part.is_none()),
+        }
+    }
+    Some(mask)
 }
 
 pub(super) fn route(method: &Method, segments: &[&str]) -> Result<Routed, Error> {
     let mut allowed: Vec<Method> = Vec::new();
-    let mut best: Option<(u64, &'static Route)> = None;
-    for route in ROUTES {
-        let Some(mask) = wildcard_mask(route.template, segments) else {
+    let mut best: Option<(u64, usize)> = None;
+    for (index, (route, pattern)) in ROUTES.iter().zip(PATTERNS.iter()).enumerate() {
+        let Some(mask) = wildcard_mask(pattern, segments) else {
             continue;
         };
         allowed.extend(route.methods.iter().cloned());
         if route.methods.contains(method) && best.is_none_or(|(m, _)| mask < m) {
-            best = Some((mask, route));
+            best = Some((mask, index));
         }
     }
-    if let Some((_, route)) = best {
+    if let Some((_, index)) = best {
         let mut params = Vec::new();
-        let parts = route.template.split('/').filter(|s| !s.is_empty());
-        for (part, segment) in parts.zip(segments) {
-            if part.starts_with('{') {
+        for (part, segment) in PATTERNS[index].iter().zip(segments) {
+            if part.is_none() {
                 let decoded = percent_encoding::percent_decode_str(segment)
                     .decode_utf8()
                     .map_err(|_| {
@@ -128,7 +143,7 @@ pub(super) fn route(method: &Method, segments: &[&str]) -> Result<Routed, Error>
                 params.push(decoded.into_owned());
             }
         }
-        return Ok(Routed::Found(route, params));
+        return Ok(Routed::Found(&ROUTES[index], params));
     }
     if allowed.is_empty() {
         return Ok(Routed::NoRoute);

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// uid -> JSON of `Versioned<ProfileDoc>`.
@@ -60,6 +61,8 @@ pub struct RedbStore {
     users: Arc<RecordCache<UserRecord>>,
     roles: Arc<RecordCache<RoleRecord>>,
     tokens: Arc<RecordCache<TokenRecord>>,
+    /// Once the profile index exists it always will (nothing deletes it): every get asks.
+    index_exists: Arc<AtomicBool>,
 }
 
 /// How much decoded users, roles and tokens each cache may hold (by encoded size).
@@ -127,6 +130,7 @@ impl RedbStore {
             users: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
             roles: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
             tokens: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
+            index_exists: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -468,9 +472,16 @@ impl Store for RedbStore {
     }
 
     async fn profile_index_exists(&self) -> Result<bool, StoreError> {
+        if self.index_exists.load(Ordering::Acquire) {
+            return Ok(true);
+        }
         let tx = self.db.begin_read().map_err(fail)?;
         let meta = tx.open_table(META).map_err(fail)?;
-        Ok(meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some())
+        let exists = meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some();
+        if exists {
+            self.index_exists.store(true, Ordering::Release);
+        }
+        Ok(exists)
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
