@@ -4,6 +4,12 @@ use clap::Parser;
 use std::process::ExitCode;
 use userprofiles::{app, config::Config, telemetry};
 
+// Every request allocates dozens of small, short-lived objects (headers, JSON trees, strings)
+// across worker threads; mimalloc's per-thread free lists serve them with less contention than
+// glibc's arenas (malloc/free were a tenth of the read path's profile).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
