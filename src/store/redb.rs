@@ -8,7 +8,8 @@
 //!
 //! Longer than the ~400-line guide on purpose: it is one `Store` implementation, every method a
 //! transaction over the same tables, and reading them side by side is how the invariants
-//! between those tables (profiles, by-user, by-seq, seq-nos) are checked.
+//! between those tables (profiles, by-user, by-seq, seq-nos) are checked. Its last ~150 lines are
+//! tests of the file-format migration and the large-record read path.
 
 use super::cache::RecordCache;
 use super::{
