@@ -8,7 +8,7 @@
 //!
 //! Longer than the ~400-line guide on purpose: it is one `Store` implementation, every method a
 //! transaction over the same tables, and reading them side by side is how the invariants
-//! between those tables (profiles, by-user, by-seq, seq-nos) are checked. Its last ~150 lines are
+//! between those tables (profiles, by-user, by-seq) are checked. Its last ~150 lines are
 //! tests of the file-format migration and the large-record read path.
 
 use super::cache::RecordCache;
@@ -29,8 +29,6 @@ const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("profiles");
 const PROFILES_BY_USER: TableDefinition<&str, &str> = TableDefinition::new("profiles_by_user");
 /// `_seq_no` of a profile's latest write -> uid: the change feed the suggest index follows.
 const PROFILES_BY_SEQ: TableDefinition<i64, &str> = TableDefinition::new("profiles_by_seq");
-/// uid → `_seq_no` of its latest write: compare-and-set reads this, not the document.
-const PROFILE_SEQ_NOS: TableDefinition<&str, i64> = TableDefinition::new("profile_seq_nos");
 /// username -> JSON of `UserRecord`.
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// role name -> JSON of `RoleRecord`.
@@ -46,9 +44,12 @@ const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 /// which doubles as Elasticsearch's "profile index exists".
 const NEXT_SEQ_NO: &str = "profile_next_seq_no";
 
-/// Set once `PROFILE_SEQ_NOS` holds every profile (files written before it existed are filled
-/// from `PROFILES_BY_SEQ` at open, which already pairs every uid with its latest `_seq_no`).
-const SEQ_NOS_INDEXED: &str = "profile_seq_nos_indexed";
+/// Profile values start with this byte and their `_seq_no` (8 bytes, big-endian) before the
+/// JSON, so compare-and-set reads the version without decoding the document. JSON never starts
+/// with 0xFF (not even valid UTF-8), so values written before the header (plain JSON) are told
+/// apart and still read; each is given the header at its next write.
+const VERSION_HEADER: u8 = 0xFF;
+const VERSION_HEADER_LEN: usize = 9;
 
 /// Profiles are written with primary term 1: there is a single, never-failing-over "primary".
 const PRIMARY_TERM: i64 = 1;
@@ -78,7 +79,32 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    crate::limits::decode_stored(bytes).map_err(StoreError::Unreadable)
+    let json = match bytes.first() {
+        Some(&VERSION_HEADER) => bytes.get(VERSION_HEADER_LEN..).unwrap_or_default(),
+        _ => bytes,
+    };
+    crate::limits::decode_stored(json).map_err(StoreError::Unreadable)
+}
+
+/// A profile value: the version header, then the JSON.
+fn encode_profile(profile: &Versioned<ProfileDoc>) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::with_capacity(256);
+    bytes.push(VERSION_HEADER);
+    bytes.extend_from_slice(&profile.seq_no.to_be_bytes());
+    serde_json::to_writer(&mut bytes, profile).map_err(fail)?;
+    Ok(bytes)
+}
+
+/// The `_seq_no` of a stored profile value, from its header (or, for a value written before
+/// headers existed, from its JSON).
+fn stored_seq_no(bytes: &[u8]) -> Result<i64, StoreError> {
+    match bytes.get(..VERSION_HEADER_LEN) {
+        Some([VERSION_HEADER, version @ ..]) => {
+            let version: [u8; 8] = version.try_into().map_err(fail)?;
+            Ok(i64::from_be_bytes(version))
+        }
+        _ => Ok(decode::<Versioned<ProfileDoc>>(bytes)?.seq_no),
+    }
 }
 
 /// Records up to this size (all of them together, for a multi-get) are decoded on the calling
@@ -124,7 +150,6 @@ impl RedbStore {
         tx.open_table(META).map_err(fail)?;
         tx.open_table(TOKENS).map_err(fail)?;
         tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
-        Self::index_seq_nos(&tx)?;
         tx.commit().map_err(fail)?;
         Ok(Self {
             db: Arc::new(db),
@@ -133,22 +158,6 @@ impl RedbStore {
             tokens: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
             index_exists: Arc::new(AtomicBool::new(false)),
         })
-    }
-
-    /// Fills `PROFILE_SEQ_NOS` from the sequence feed, once per file.
-    fn index_seq_nos(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
-        let mut meta = tx.open_table(META).map_err(fail)?;
-        if meta.get(SEQ_NOS_INDEXED).map_err(fail)?.is_some() {
-            return Ok(());
-        }
-        let feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
-        let mut seq_nos = tx.open_table(PROFILE_SEQ_NOS).map_err(fail)?;
-        for entry in feed.iter().map_err(fail)? {
-            let (seq_no, uid) = entry.map_err(fail)?;
-            seq_nos.insert(uid.value(), seq_no.value()).map_err(fail)?;
-        }
-        meta.insert(SEQ_NOS_INDEXED, 1).map_err(fail)?;
-        Ok(())
     }
 
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -358,13 +367,11 @@ impl Store for RedbStore {
                     };
                     let uid = stored.doc.uid.clone();
                     profiles
-                        .insert(uid.as_str(), encode(&stored)?.as_slice())
+                        .insert(uid.as_str(), encode_profile(&stored)?.as_slice())
                         .map_err(fail)?;
                     index.insert(key.as_str(), uid.as_str()).map_err(fail)?;
                     let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
                     feed.insert(seq_no, uid.as_str()).map_err(fail)?;
-                    let mut seq_nos = tx.open_table(PROFILE_SEQ_NOS).map_err(fail)?;
-                    seq_nos.insert(uid.as_str(), seq_no).map_err(fail)?;
                     CreateProfile::Created(stored)
                 }
             };
@@ -386,11 +393,12 @@ impl Store for RedbStore {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(fail)?;
             let outcome = {
-                let mut seq_nos = tx.open_table(PROFILE_SEQ_NOS).map_err(fail)?;
-                let current = seq_nos
+                let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
+                let current = profiles
                     .get(doc.uid.as_str())
                     .map_err(fail)?
-                    .map(|v| v.value());
+                    .map(|v| stored_seq_no(v.value()))
+                    .transpose()?;
                 match current {
                     None => UpdateProfile::Missing,
                     Some(current) if current != expected_seq_no => UpdateProfile::Conflict {
@@ -405,11 +413,9 @@ impl Store for RedbStore {
                             primary_term: PRIMARY_TERM,
                         };
                         let uid = stored.doc.uid.as_str();
-                        let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
                         profiles
-                            .insert(uid, encode(&stored)?.as_slice())
+                            .insert(uid, encode_profile(&stored)?.as_slice())
                             .map_err(fail)?;
-                        seq_nos.insert(uid, seq_no).map_err(fail)?;
                         let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
                         feed.remove(current).map_err(fail)?;
                         feed.insert(seq_no, uid).map_err(fail)?;
@@ -699,50 +705,47 @@ mod tests {
         }
     }
 
-    /// A file written before the uid → `_seq_no` table existed gets it filled at open, so
-    /// compare-and-set keeps working on old data.
+    /// A profile value written before the version header (plain JSON) still reads, takes part
+    /// in compare-and-set, and gets the header at its next write.
     #[tokio::test]
-    async fn files_without_the_seq_no_table_are_indexed_at_open() {
+    async fn values_without_the_version_header_still_read_and_compare() {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(dir.path()).unwrap();
-        let store_doc = |uid| store.create_profile(doc(uid));
-        assert!(matches!(
-            store_doc("u_a").await.unwrap(),
-            CreateProfile::Created(_)
-        ));
-        assert!(matches!(
-            store_doc("u_b").await.unwrap(),
-            CreateProfile::Created(_)
-        ));
-        let UpdateProfile::Updated(b) = store.update_profile(doc("u_b"), 1).await.unwrap() else {
-            panic!("update with the current seq_no must succeed");
+        let CreateProfile::Created(a) = store.create_profile(doc("u_a")).await.unwrap() else {
+            panic!("create must succeed");
         };
-        // Make the file look like one from before the table.
+        // Rewrite the value in the old layout.
         let tx = store.db.begin_write().unwrap();
-        tx.delete_table(PROFILE_SEQ_NOS).unwrap();
-        tx.open_table(META)
+        tx.open_table(PROFILES)
             .unwrap()
-            .remove(SEQ_NOS_INDEXED)
+            .insert("u_a", encode(&a).unwrap().as_slice())
             .unwrap();
         tx.commit().unwrap();
-        drop(store);
 
-        let store = RedbStore::open(dir.path()).unwrap();
+        assert_eq!(store.get_profile("u_a").await.unwrap(), Some(a.clone()));
         assert_eq!(
-            store.update_profile(doc("u_b"), 1).await.unwrap(),
+            store
+                .update_profile(doc("u_a"), a.seq_no + 5)
+                .await
+                .unwrap(),
             UpdateProfile::Conflict {
-                seq_no: b.seq_no,
+                seq_no: a.seq_no,
                 primary_term: 1
             }
         );
-        assert!(matches!(
-            store.update_profile(doc("u_a"), 0).await.unwrap(),
-            UpdateProfile::Updated(_)
-        ));
-        assert!(matches!(
-            store.update_profile(doc("u_b"), b.seq_no).await.unwrap(),
-            UpdateProfile::Updated(_)
-        ));
+        let UpdateProfile::Updated(b) = store.update_profile(doc("u_a"), a.seq_no).await.unwrap()
+        else {
+            panic!("update with the current seq_no must succeed");
+        };
+        let tx = store.db.begin_read().unwrap();
+        let raw = tx
+            .open_table(PROFILES)
+            .unwrap()
+            .get("u_a")
+            .unwrap()
+            .unwrap();
+        assert_eq!(raw.value()[0], VERSION_HEADER);
+        assert_eq!(stored_seq_no(raw.value()).unwrap(), b.seq_no);
     }
 
     /// Records over the inline-decode size take the blocking-pool path and read back the same.
