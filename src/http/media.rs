@@ -9,7 +9,15 @@ pub(super) struct MediaTypes {
     pub(super) content_type: &'static str,
 }
 
+/// The `compatible-with` version a header asks for: `None` when it names no vendor type.
+/// A list of media ranges (anything with a comma, e.g. the JavaScript client's
+/// `application/vnd.elasticsearch+json; compatible-with=9,text/plain`) is not parsed as one
+/// media type and asks for nothing, so the current version applies, as Elasticsearch's
+/// `ParsedMediaType` treats it.
 fn compatible_version(value: &str) -> Option<Result<u8, ()>> {
+    if value.contains(',') {
+        return None;
+    }
     let lower = value.to_ascii_lowercase();
     if !lower.contains("application/vnd.elasticsearch+") {
         return None;

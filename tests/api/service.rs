@@ -171,6 +171,22 @@ async fn pretty_output_and_vendor_media_types_are_honoured() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["type"], "media_type_header_exception");
+
+    // The official JavaScript client sends a list of media ranges on body-less requests; a list
+    // is not one vendor media type, so it asks for no version and is answered as plain JSON.
+    let response = app
+        .es(Method::GET, "/_security/_authenticate")
+        .header(
+            "accept",
+            "application/vnd.elasticsearch+json; compatible-with=9,text/plain",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["username"], "elastic");
 }
 
 #[tokio::test]
