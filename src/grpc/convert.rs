@@ -60,34 +60,74 @@ pub fn to_struct(map: &JsonObject) -> prost_types::Struct {
 }
 
 /// Protobuf `Value` to JSON. Whole numbers come back as integers, so values written through
-/// gRPC read back the same through the JSON gateway.
-pub fn from_pb_value(value: &prost_types::Value) -> serde_json::Value {
+/// gRPC read back the same through the JSON gateway. A `Value` with no kind set, or a number
+/// JSON cannot hold (NaN, ±infinity), is invalid in protobuf's JSON mapping: refused, naming
+/// its path, rather than stored as `null` (which would wipe data on merge).
+fn from_pb_value(
+    value: &prost_types::Value,
+    field: &'static str,
+    path: &mut String,
+) -> Result<serde_json::Value, Error> {
     use serde_json::Value as J;
-    match &value.kind {
-        None | Some(Kind::NullValue(_)) => J::Null,
+    let invalid = |path: &str, what: &str| Error::validation(field, format!("[{path}] {what}"));
+    Ok(match &value.kind {
+        None => {
+            return Err(invalid(
+                path,
+                "has no value: a google.protobuf.Value must set one of its kinds",
+            ))
+        }
+        Some(Kind::NullValue(_)) => J::Null,
         Some(Kind::BoolValue(b)) => J::Bool(*b),
+        Some(Kind::NumberValue(n)) if !n.is_finite() => {
+            return Err(invalid(path, "is not a finite number"))
+        }
         Some(Kind::NumberValue(n)) => {
             if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
                 J::from(*n as i64)
             } else {
                 serde_json::Number::from_f64(*n)
                     .map(J::Number)
-                    .unwrap_or(J::Null)
+                    .ok_or_else(|| invalid(path, "is not a finite number"))?
             }
         }
         Some(Kind::StringValue(s)) => J::String(s.clone()),
-        Some(Kind::ListValue(list)) => J::Array(list.values.iter().map(from_pb_value).collect()),
-        Some(Kind::StructValue(s)) => J::Object(from_struct(s)),
-    }
+        Some(Kind::ListValue(list)) => {
+            let mut items = Vec::with_capacity(list.values.len());
+            for (index, item) in list.values.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{index}]"));
+                items.push(from_pb_value(item, field, path)?);
+                path.truncate(len);
+            }
+            J::Array(items)
+        }
+        Some(Kind::StructValue(s)) => J::Object(struct_fields(s, field, path)?),
+    })
 }
 
-/// Protobuf `Struct` to a JSON object, keys sorted (protobuf maps carry no order).
-pub fn from_struct(value: &prost_types::Struct) -> JsonObject {
+fn struct_fields(
+    value: &prost_types::Struct,
+    field: &'static str,
+    path: &mut String,
+) -> Result<JsonObject, Error> {
     let mut keys: Vec<&String> = value.fields.keys().collect();
     keys.sort();
-    keys.into_iter()
-        .map(|k| (k.clone(), from_pb_value(&value.fields[k])))
-        .collect()
+    let mut object = JsonObject::new();
+    for key in keys {
+        let len = path.len();
+        path.push('.');
+        path.push_str(key);
+        object.insert(key.clone(), from_pb_value(&value.fields[key], field, path)?);
+        path.truncate(len);
+    }
+    Ok(object)
+}
+
+/// Protobuf `Struct` (the request field `field`) to a JSON object, keys sorted (protobuf maps
+/// carry no order).
+pub fn from_struct(value: &prost_types::Struct, field: &'static str) -> Result<JsonObject, Error> {
+    struct_fields(value, field, &mut field.to_owned())
 }
 
 /// A suggest hit: uid, user, labels and data only.
@@ -187,28 +227,31 @@ pub fn role(role: RoleRecord) -> pb::Role {
 }
 
 /// Protobuf role to the engine's record.
-pub fn role_record(role: pb::Role) -> RoleRecord {
-    RoleRecord {
+pub fn role_record(role: pb::Role) -> Result<RoleRecord, Error> {
+    let objects = |structs: &[prost_types::Struct], field| {
+        structs
+            .iter()
+            .map(|s| from_struct(s, field).map(serde_json::Value::Object))
+            .collect::<Result<Vec<_>, Error>>()
+    };
+    Ok(RoleRecord {
         name: role.name,
         cluster: role.cluster,
         profile_write_applications: role
             .global
             .map(|g| g.profile_write_applications)
             .unwrap_or_default(),
-        indices: role
-            .indices
-            .iter()
-            .map(|s| serde_json::Value::Object(from_struct(s)))
-            .collect(),
-        applications: role
-            .applications
-            .iter()
-            .map(|s| serde_json::Value::Object(from_struct(s)))
-            .collect(),
+        indices: objects(&role.indices, "indices")?,
+        applications: objects(&role.applications, "applications")?,
         run_as: role.run_as,
-        metadata: role.metadata.as_ref().map(from_struct).unwrap_or_default(),
+        metadata: role
+            .metadata
+            .as_ref()
+            .map(|m| from_struct(m, "metadata"))
+            .transpose()?
+            .unwrap_or_default(),
         description: role.description,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -221,7 +264,7 @@ mod tests {
         let original = json!({"a": {"b": [1, 2.5, "x", null, true]}, "n": -3});
         let map = original.as_object().unwrap();
         assert_eq!(
-            serde_json::Value::Object(from_struct(&to_struct(map))),
+            serde_json::Value::Object(from_struct(&to_struct(map), "data").unwrap()),
             original
         );
     }

@@ -72,10 +72,18 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
     ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
         let caller = Self::caller(&request)?;
         let m = request.into_inner();
+        let object = |value: &Option<prost_types::Struct>, field| {
+            value
+                .as_ref()
+                .map(|s| convert::from_struct(s, field))
+                .transpose()
+                .map_err(|e| convert::status(&e))
+        };
+        let (labels, data) = (object(&m.labels, "labels")?, object(&m.data, "data")?);
         let engine_request = UpdateDataRequest {
             uid: m.uid,
-            labels: m.labels.as_ref().map(convert::from_struct),
-            data: m.data.as_ref().map(convert::from_struct),
+            labels,
+            data,
             if_seq_no: m.if_seq_no,
             if_primary_term: m.if_primary_term,
         };

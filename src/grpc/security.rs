@@ -27,7 +27,9 @@ impl pb::users_server::Users for GrpcApi {
             metadata: m
                 .metadata
                 .as_ref()
-                .map(convert::from_struct)
+                .map(|metadata| convert::from_struct(metadata, "metadata"))
+                .transpose()
+                .map_err(|e| convert::status(&e))?
                 .unwrap_or_default(),
             enabled: m.enabled,
         };
@@ -116,12 +118,10 @@ impl pb::roles_server::Roles for GrpcApi {
     ) -> Result<Response<pb::PutRoleResponse>, Status> {
         let caller = Self::caller(&request)?;
         let role = request.into_inner().role.unwrap_or_default();
-        reply(
-            self.engine
-                .put_role(&caller, convert::role_record(role))
-                .await,
-            |created| pb::PutRoleResponse { created },
-        )
+        let role = convert::role_record(role).map_err(|e| convert::status(&e))?;
+        reply(self.engine.put_role(&caller, role).await, |created| {
+            pb::PutRoleResponse { created }
+        })
     }
 
     async fn get_roles(

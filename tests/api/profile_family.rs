@@ -574,3 +574,44 @@ async fn suggest_on_a_store_without_profiles_is_empty() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_grpc_value_with_no_kind_is_refused_naming_its_path_and_stores_nothing() {
+    let app = spawn_app().await;
+    let uid = profile_of(&app, "joe", &[], None, None).await;
+    update(&app, &uid, "", json!({"data": {"app": {"keep": 1}}})).await;
+    let before = get_one(&app, &uid, "*").await;
+
+    // What proto-loader users send easily: `{}` for a Value.
+    let mut app_fields =
+        userprofiles::grpc::convert::to_struct(json!({"list": [1, 2]}).as_object().unwrap());
+    app_fields
+        .fields
+        .insert("keep".into(), prost_types::Value { kind: None });
+    let data = prost_types::Struct {
+        fields: [(
+            "app".to_owned(),
+            prost_types::Value {
+                kind: Some(prost_types::value::Kind::StructValue(app_fields)),
+            },
+        )]
+        .into(),
+    };
+    let request = pb::UpdateProfileDataRequest {
+        uid: uid.clone(),
+        data: Some(data),
+        ..Default::default()
+    };
+    let status = app
+        .profiles_client()
+        .update_profile_data(as_elastic(request))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("[data.app.keep] has no value"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(get_one(&app, &uid, "*").await, before, "nothing was stored");
+}
