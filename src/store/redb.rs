@@ -206,6 +206,21 @@ impl RedbStore {
         Ok((decoded.transpose()?, len))
     }
 
+    /// Writes a user (unless `only_if_absent` and it exists), then drops its cached copy; also
+    /// after a failed commit, since whether it reached the file is not known.
+    async fn write_user(&self, user: UserRecord, only_if_absent: bool) -> Result<bool, StoreError> {
+        let bytes = encode(&user)?;
+        let key = user.username;
+        let written = self
+            .blocking({
+                let key = key.clone();
+                move |db| Self::put_record(db, USERS, &key, &bytes, only_if_absent)
+            })
+            .await;
+        self.users.invalidate(&key);
+        written
+    }
+
     /// [`Self::read_record`] through `cache`.
     async fn cached_read<T: DeserializeOwned + Clone + Send + Sync + 'static>(
         &self,
@@ -500,30 +515,11 @@ impl Store for RedbStore {
     }
 
     async fn put_user(&self, user: UserRecord) -> Result<bool, StoreError> {
-        let bytes = encode(&user)?;
-        let key = user.username;
-        let written = self
-            .blocking({
-                let key = key.clone();
-                move |db| Self::put_record(db, USERS, &key, &bytes, false)
-            })
-            .await;
-        // Also after a failed commit: whether it reached the file is not known.
-        self.users.invalidate(&key);
-        written
+        self.write_user(user, false).await
     }
 
     async fn create_user_if_absent(&self, user: UserRecord) -> Result<bool, StoreError> {
-        let bytes = encode(&user)?;
-        let key = user.username;
-        let written = self
-            .blocking({
-                let key = key.clone();
-                move |db| Self::put_record(db, USERS, &key, &bytes, true)
-            })
-            .await;
-        self.users.invalidate(&key);
-        written
+        self.write_user(user, true).await
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
