@@ -206,19 +206,39 @@ impl RedbStore {
         Ok((decoded.transpose()?, len))
     }
 
-    /// Writes a user (unless `only_if_absent` and it exists), then drops its cached copy; also
+    /// Writes a record (unless `only_if_absent` and it exists), then drops its cached copy; also
     /// after a failed commit, since whether it reached the file is not known.
-    async fn write_user(&self, user: UserRecord, only_if_absent: bool) -> Result<bool, StoreError> {
-        let bytes = encode(&user)?;
-        let key = user.username;
+    async fn write_cached<T: Clone + Send + Sync + 'static>(
+        &self,
+        cache: &RecordCache<T>,
+        table: TableDefinition<'static, &str, &[u8]>,
+        key: String,
+        bytes: Vec<u8>,
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
         let written = self
             .blocking({
                 let key = key.clone();
-                move |db| Self::put_record(db, USERS, &key, &bytes, only_if_absent)
+                move |db| Self::put_record(db, table, &key, &bytes, only_if_absent)
             })
             .await;
-        self.users.invalidate(&key);
+        cache.invalidate(&key);
         written
+    }
+
+    /// Deletes a record, then drops its cached copy (whatever the outcome, as above).
+    async fn delete_cached<T: Clone + Send + Sync + 'static>(
+        &self,
+        cache: &RecordCache<T>,
+        table: TableDefinition<'static, &str, &[u8]>,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let owned = key.to_owned();
+        let deleted = self
+            .blocking(move |db| Self::delete_record(db, table, &owned))
+            .await;
+        cache.invalidate(key);
+        deleted
     }
 
     /// [`Self::read_record`] through `cache`.
@@ -515,20 +535,19 @@ impl Store for RedbStore {
     }
 
     async fn put_user(&self, user: UserRecord) -> Result<bool, StoreError> {
-        self.write_user(user, false).await
+        let bytes = encode(&user)?;
+        self.write_cached(&self.users, USERS, user.username, bytes, false)
+            .await
     }
 
     async fn create_user_if_absent(&self, user: UserRecord) -> Result<bool, StoreError> {
-        self.write_user(user, true).await
+        let bytes = encode(&user)?;
+        self.write_cached(&self.users, USERS, user.username, bytes, true)
+            .await
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        let key = username.to_owned();
-        let deleted = self
-            .blocking(move |db| Self::delete_record(db, USERS, &key))
-            .await;
-        self.users.invalidate(username);
-        deleted
+        self.delete_cached(&self.users, USERS, username).await
     }
 
     async fn get_role(&self, name: &str) -> Result<Option<RoleRecord>, StoreError> {
@@ -541,24 +560,12 @@ impl Store for RedbStore {
 
     async fn put_role(&self, role: RoleRecord) -> Result<bool, StoreError> {
         let bytes = encode(&role)?;
-        let key = role.name;
-        let written = self
-            .blocking({
-                let key = key.clone();
-                move |db| Self::put_record(db, ROLES, &key, &bytes, false)
-            })
-            .await;
-        self.roles.invalidate(&key);
-        written
+        self.write_cached(&self.roles, ROLES, role.name, bytes, false)
+            .await
     }
 
     async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
-        let key = name.to_owned();
-        let deleted = self
-            .blocking(move |db| Self::delete_record(db, ROLES, &key))
-            .await;
-        self.roles.invalidate(name);
-        deleted
+        self.delete_cached(&self.roles, ROLES, name).await
     }
 
     async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {
