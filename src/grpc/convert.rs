@@ -130,6 +130,14 @@ pub fn from_struct(value: &prost_types::Struct, field: &'static str) -> Result<J
     struct_fields(value, field, &mut field.to_owned())
 }
 
+/// An optional `Struct` field as an optional JSON object.
+pub fn optional_object(
+    value: Option<&prost_types::Struct>,
+    field: &'static str,
+) -> Result<Option<JsonObject>, Error> {
+    value.map(|s| from_struct(s, field)).transpose()
+}
+
 /// A suggest hit: uid, user, labels and data only.
 pub fn suggested_profile(profile: Profile) -> pb::SuggestedProfile {
     let full = self::profile(profile);
@@ -244,12 +252,7 @@ pub fn role_record(role: pb::Role) -> Result<RoleRecord, Error> {
         indices: objects(&role.indices, "indices")?,
         applications: objects(&role.applications, "applications")?,
         run_as: role.run_as,
-        metadata: role
-            .metadata
-            .as_ref()
-            .map(|m| from_struct(m, "metadata"))
-            .transpose()?
-            .unwrap_or_default(),
+        metadata: optional_object(role.metadata.as_ref(), "metadata")?.unwrap_or_default(),
         description: role.description,
     })
 }

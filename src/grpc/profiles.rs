@@ -72,14 +72,11 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
     ) -> Result<Response<pb::AcknowledgedResponse>, Status> {
         let caller = Self::caller(&request)?;
         let m = request.into_inner();
-        let object = |value: &Option<prost_types::Struct>, field| {
-            value
-                .as_ref()
-                .map(|s| convert::from_struct(s, field))
-                .transpose()
-                .map_err(|e| convert::status(&e))
+        let object = |value: Option<&prost_types::Struct>, field| {
+            convert::optional_object(value, field).map_err(|e| convert::status(&e))
         };
-        let (labels, data) = (object(&m.labels, "labels")?, object(&m.data, "data")?);
+        let labels = object(m.labels.as_ref(), "labels")?;
+        let data = object(m.data.as_ref(), "data")?;
         let engine_request = UpdateDataRequest {
             uid: m.uid,
             labels,

@@ -24,11 +24,7 @@ impl pb::users_server::Users for GrpcApi {
             roles: Some(m.roles),
             full_name: m.full_name,
             email: m.email,
-            metadata: m
-                .metadata
-                .as_ref()
-                .map(|metadata| convert::from_struct(metadata, "metadata"))
-                .transpose()
+            metadata: convert::optional_object(m.metadata.as_ref(), "metadata")
                 .map_err(|e| convert::status(&e))?
                 .unwrap_or_default(),
             enabled: m.enabled,
