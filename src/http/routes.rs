@@ -118,13 +118,11 @@ fn wildcard_mask(pattern: &[Option<&str>], segments: &[&str]) -> Option<u64> {
 }
 
 pub(super) fn route(method: &Method, segments: &[&str]) -> Result<Routed, Error> {
-    let mut allowed: Vec<Method> = Vec::new();
     let mut best: Option<(u64, usize)> = None;
     for (index, (route, pattern)) in ROUTES.iter().zip(PATTERNS.iter()).enumerate() {
         let Some(mask) = wildcard_mask(pattern, segments) else {
             continue;
         };
-        allowed.extend(route.methods.iter().cloned());
         if route.methods.contains(method) && best.is_none_or(|(m, _)| mask < m) {
             best = Some((mask, index));
         }
@@ -145,6 +143,13 @@ pub(super) fn route(method: &Method, segments: &[&str]) -> Result<Routed, Error>
         }
         return Ok(Routed::Found(&ROUTES[index], params));
     }
+    // Only a miss needs the methods every matching path accepts.
+    let mut allowed: Vec<Method> = ROUTES
+        .iter()
+        .zip(PATTERNS.iter())
+        .filter(|(_, pattern)| wildcard_mask(pattern, segments).is_some())
+        .flat_map(|(route, _)| route.methods.iter().cloned())
+        .collect();
     if allowed.is_empty() {
         return Ok(Routed::NoRoute);
     }
