@@ -3,6 +3,7 @@
 //! safe under concurrency. Every write is durable before the future resolves.
 
 mod cache;
+mod group_commit;
 pub mod postgres;
 pub mod redb;
 

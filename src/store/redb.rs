@@ -3,8 +3,9 @@
 //! redb gives ACID transactions with a single writer, which is what makes the store's
 //! primitives atomic: a write transaction reads, checks and writes without interleaving, and
 //! `commit` with `Durability::Immediate` (redb's default) returns only once the data is on disk.
-//! redb is synchronous: writes (each an fsync) and scans run on tokio's blocking pool; point
-//! reads run on the calling task (see `INLINE_DECODE_BYTES`).
+//! redb is synchronous: writes run on one writer thread that commits them in groups (see
+//! `group_commit.rs`), scans on tokio's blocking pool; point reads run on the calling task (see
+//! `INLINE_DECODE_BYTES`).
 //!
 //! Longer than the ~400-line guide on purpose: it is one `Store` implementation, every method a
 //! transaction over the same tables, and reading them side by side is how the invariants
@@ -12,12 +13,13 @@
 //! tests of the file-format migration and the large-record read path.
 
 use super::cache::RecordCache;
+use super::group_commit::GroupCommitter;
 use super::{
     CreateProfile, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate, UpdateProfile,
 };
 use crate::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +60,8 @@ const PRIMARY_TERM: i64 = 1;
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
+    /// Every write goes through here: one writer thread, one fsync per group of writes.
+    writer: Arc<GroupCommitter>,
     /// Users, roles and tokens are read on every authenticated request. This process is the
     /// file's only writer (redb locks it), so caches invalidated by our own writes are exact.
     users: Arc<RecordCache<UserRecord>>,
@@ -151,8 +155,10 @@ impl RedbStore {
         tx.open_table(TOKENS).map_err(fail)?;
         tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
         tx.commit().map_err(fail)?;
+        let db = Arc::new(db);
         Ok(Self {
-            db: Arc::new(db),
+            writer: Arc::new(GroupCommitter::start(Arc::clone(&db))?),
+            db,
             users: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
             roles: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
             tokens: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
@@ -217,9 +223,10 @@ impl RedbStore {
         only_if_absent: bool,
     ) -> Result<bool, StoreError> {
         let written = self
-            .blocking({
+            .writer
+            .write({
                 let key = key.clone();
-                move |db| Self::put_record(db, table, &key, &bytes, only_if_absent)
+                move |tx| Self::put_record(tx, table, &key, &bytes, only_if_absent)
             })
             .await;
         cache.invalidate(&key);
@@ -235,7 +242,8 @@ impl RedbStore {
     ) -> Result<bool, StoreError> {
         let owned = key.to_owned();
         let deleted = self
-            .blocking(move |db| Self::delete_record(db, table, &owned))
+            .writer
+            .write(move |tx| Self::delete_record(tx, table, &owned))
             .await;
         cache.invalidate(key);
         deleted
@@ -272,38 +280,28 @@ impl RedbStore {
     }
 
     fn put_record(
-        db: &Database,
+        tx: &WriteTransaction,
         table: TableDefinition<&str, &[u8]>,
         key: &str,
         bytes: &[u8],
         only_if_absent: bool,
     ) -> Result<bool, StoreError> {
-        let tx = db.begin_write().map_err(fail)?;
-        let created = {
-            let mut table = tx.open_table(table).map_err(fail)?;
-            let existed = table.get(key).map_err(fail)?.is_some();
-            if !(existed && only_if_absent) {
-                table.insert(key, bytes).map_err(fail)?;
-            }
-            !existed
-        };
-        tx.commit().map_err(fail)?;
-        Ok(created)
+        let mut table = tx.open_table(table).map_err(fail)?;
+        let existed = table.get(key).map_err(fail)?.is_some();
+        if !(existed && only_if_absent) {
+            table.insert(key, bytes).map_err(fail)?;
+        }
+        Ok(!existed)
     }
 
     fn delete_record(
-        db: &Database,
+        tx: &WriteTransaction,
         table: TableDefinition<&str, &[u8]>,
         key: &str,
     ) -> Result<bool, StoreError> {
-        let tx = db.begin_write().map_err(fail)?;
-        let existed = {
-            let mut table = tx.open_table(table).map_err(fail)?;
-            let removed = table.remove(key).map_err(fail)?;
-            removed.is_some()
-        };
-        tx.commit().map_err(fail)?;
-        Ok(existed)
+        let mut table = tx.open_table(table).map_err(fail)?;
+        let removed = table.remove(key).map_err(fail)?;
+        Ok(removed.is_some())
     }
 
     /// Takes the next sequence number inside the caller's write transaction.
@@ -366,10 +364,9 @@ impl Store for RedbStore {
     }
 
     async fn create_profile(&self, doc: ProfileDoc) -> Result<CreateProfile, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(fail)?;
-            let key = user_key(&doc.user.username, &doc.user.realm.realm_type);
-            let outcome = {
+        let key = user_key(&doc.user.username, &doc.user.realm.realm_type);
+        self.writer
+            .write(move |tx| {
                 let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
                 let mut index = tx.open_table(PROFILES_BY_USER).map_err(fail)?;
                 let owner_uid = index
@@ -384,40 +381,32 @@ impl Store for RedbStore {
                         .transpose()?,
                     None => None,
                 };
+                if let Some(existing) = owned_by_user {
+                    return Ok(CreateProfile::UserHasProfile(existing));
+                }
                 let same_uid: Option<Versioned<ProfileDoc>> = profiles
                     .get(doc.uid.as_str())
                     .map_err(fail)?
                     .map(|v| decode(v.value()))
                     .transpose()?;
-                if let Some(existing) = owned_by_user {
-                    CreateProfile::UserHasProfile(existing)
-                } else if let Some(existing) = same_uid {
-                    CreateProfile::UidTaken(existing)
-                } else {
-                    let seq_no = Self::next_seq_no(&tx)?;
-                    let stored = Versioned {
-                        doc,
-                        seq_no,
-                        primary_term: PRIMARY_TERM,
-                    };
-                    let uid = stored.doc.uid.clone();
-                    profiles
-                        .insert(uid.as_str(), encode_profile(&stored)?.as_slice())
-                        .map_err(fail)?;
-                    index.insert(key.as_str(), uid.as_str()).map_err(fail)?;
-                    let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
-                    feed.insert(seq_no, uid.as_str()).map_err(fail)?;
-                    CreateProfile::Created(stored)
+                if let Some(existing) = same_uid {
+                    return Ok(CreateProfile::UidTaken(existing));
                 }
-            };
-            if matches!(outcome, CreateProfile::Created(_)) {
-                tx.commit().map_err(fail)?;
-            } else {
-                tx.abort().map_err(fail)?;
-            }
-            Ok(outcome)
-        })
-        .await
+                let stored = Versioned {
+                    doc: doc.clone(),
+                    seq_no: Self::next_seq_no(tx)?,
+                    primary_term: PRIMARY_TERM,
+                };
+                let uid = stored.doc.uid.as_str();
+                profiles
+                    .insert(uid, encode_profile(&stored)?.as_slice())
+                    .map_err(fail)?;
+                index.insert(key.as_str(), uid).map_err(fail)?;
+                let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
+                feed.insert(stored.seq_no, uid).map_err(fail)?;
+                Ok(CreateProfile::Created(stored))
+            })
+            .await
     }
 
     async fn update_profile(
@@ -425,47 +414,39 @@ impl Store for RedbStore {
         doc: ProfileDoc,
         expected_seq_no: i64,
     ) -> Result<UpdateProfile, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(fail)?;
-            let outcome = {
+        self.writer
+            .write(move |tx| {
                 let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
                 let current = profiles
                     .get(doc.uid.as_str())
                     .map_err(fail)?
                     .map(|v| stored_seq_no(v.value()))
                     .transpose()?;
-                match current {
-                    None => UpdateProfile::Missing,
-                    Some(current) if current != expected_seq_no => UpdateProfile::Conflict {
-                        seq_no: current,
-                        primary_term: PRIMARY_TERM,
-                    },
-                    Some(current) => {
-                        let seq_no = Self::next_seq_no(&tx)?;
-                        let stored = Versioned {
-                            doc,
-                            seq_no,
+                let current = match current {
+                    None => return Ok(UpdateProfile::Missing),
+                    Some(current) if current != expected_seq_no => {
+                        return Ok(UpdateProfile::Conflict {
+                            seq_no: current,
                             primary_term: PRIMARY_TERM,
-                        };
-                        let uid = stored.doc.uid.as_str();
-                        profiles
-                            .insert(uid, encode_profile(&stored)?.as_slice())
-                            .map_err(fail)?;
-                        let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
-                        feed.remove(current).map_err(fail)?;
-                        feed.insert(seq_no, uid).map_err(fail)?;
-                        UpdateProfile::Updated(stored)
+                        })
                     }
-                }
-            };
-            if matches!(outcome, UpdateProfile::Updated(_)) {
-                tx.commit().map_err(fail)?;
-            } else {
-                tx.abort().map_err(fail)?;
-            }
-            Ok(outcome)
-        })
-        .await
+                    Some(current) => current,
+                };
+                let stored = Versioned {
+                    doc: doc.clone(),
+                    seq_no: Self::next_seq_no(tx)?,
+                    primary_term: PRIMARY_TERM,
+                };
+                let uid = stored.doc.uid.as_str();
+                profiles
+                    .insert(uid, encode_profile(&stored)?.as_slice())
+                    .map_err(fail)?;
+                let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
+                feed.remove(current).map_err(fail)?;
+                feed.insert(stored.seq_no, uid).map_err(fail)?;
+                Ok(UpdateProfile::Updated(stored))
+            })
+            .await
     }
 
     async fn profiles_changed_since(
@@ -494,23 +475,15 @@ impl Store for RedbStore {
     }
 
     async fn create_profile_index(&self) -> Result<(), StoreError> {
-        self.blocking(|db| {
-            let tx = db.begin_write().map_err(fail)?;
-            let created = {
+        self.writer
+            .write(|tx| {
                 let mut meta = tx.open_table(META).map_err(fail)?;
-                let exists = meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some();
-                if !exists {
+                if meta.get(NEXT_SEQ_NO).map_err(fail)?.is_none() {
                     meta.insert(NEXT_SEQ_NO, 0).map_err(fail)?;
                 }
-                !exists
-            };
-            if created {
-                tx.commit().map_err(fail)
-            } else {
-                tx.abort().map_err(fail)
-            }
-        })
-        .await
+                Ok(())
+            })
+            .await
     }
 
     async fn profile_index_exists(&self) -> Result<bool, StoreError> {
@@ -572,21 +545,19 @@ impl Store for RedbStore {
         let bytes = encode(&token)?;
         let id = token.id.clone();
         let written = self
-            .blocking(move |db| {
-                let tx = db.begin_write().map_err(fail)?;
-                {
-                    let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
-                    tokens
-                        .insert(token.id.as_str(), bytes.as_slice())
+            .writer
+            .write(move |tx| {
+                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                tokens
+                    .insert(token.id.as_str(), bytes.as_slice())
+                    .map_err(fail)?;
+                if let Some(refresh) = &token.refresh_digest {
+                    let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+                    index
+                        .insert(refresh.as_str(), token.id.as_str())
                         .map_err(fail)?;
-                    if let Some(refresh) = &token.refresh_digest {
-                        let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
-                        index
-                            .insert(refresh.as_str(), token.id.as_str())
-                            .map_err(fail)?;
-                    }
                 }
-                tx.commit().map_err(fail)
+                Ok(())
             })
             .await;
         self.tokens.invalidate(&id);
@@ -614,35 +585,25 @@ impl Store for RedbStore {
     ) -> Result<bool, StoreError> {
         let id = token.id.clone();
         let written = self
-            .blocking(move |db| {
-                let tx = db.begin_write().map_err(fail)?;
-                let written = {
-                    let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
-                    let current: Option<TokenRecord> = tokens
-                        .get(token.id.as_str())
-                        .map_err(fail)?
-                        .map(|v| decode(v.value()))
-                        .transpose()?;
-                    match current {
-                        Some(current) if current.version == expected_version => {
-                            let next = TokenRecord {
-                                version: expected_version + 1,
-                                ..token
-                            };
-                            tokens
-                                .insert(next.id.as_str(), encode(&next)?.as_slice())
-                                .map_err(fail)?;
-                            true
-                        }
-                        _ => false,
-                    }
-                };
-                if written {
-                    tx.commit().map_err(fail)?;
-                } else {
-                    tx.abort().map_err(fail)?;
+            .writer
+            .write(move |tx| {
+                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                let current: Option<TokenRecord> = tokens
+                    .get(token.id.as_str())
+                    .map_err(fail)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                if current.is_none_or(|current| current.version != expected_version) {
+                    return Ok(false);
                 }
-                Ok(written)
+                let next = TokenRecord {
+                    version: expected_version + 1,
+                    ..token.clone()
+                };
+                tokens
+                    .insert(next.id.as_str(), encode(&next)?.as_slice())
+                    .map_err(fail)?;
+                Ok(true)
             })
             .await;
         self.tokens.invalidate(&id);
@@ -655,30 +616,25 @@ impl Store for RedbStore {
 
     async fn delete_tokens_where(&self, expired: TokenPredicate) -> Result<u64, StoreError> {
         let removed = self
-            .blocking(move |db| {
-                let tx = db.begin_write().map_err(fail)?;
-                let mut removed = 0;
-                {
-                    let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
-                    let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
-                    let mut doomed: Vec<TokenRecord> = Vec::new();
-                    for entry in tokens.range::<&str>(..).map_err(fail)? {
-                        let (_, value) = entry.map_err(fail)?;
-                        let token: TokenRecord = decode(value.value())?;
-                        if expired(&token) {
-                            doomed.push(token);
-                        }
-                    }
-                    for token in doomed {
-                        tokens.remove(token.id.as_str()).map_err(fail)?;
-                        if let Some(refresh) = &token.refresh_digest {
-                            index.remove(refresh.as_str()).map_err(fail)?;
-                        }
-                        removed += 1;
+            .writer
+            .write(move |tx| {
+                let mut tokens = tx.open_table(TOKENS).map_err(fail)?;
+                let mut index = tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+                let mut doomed: Vec<TokenRecord> = Vec::new();
+                for entry in tokens.range::<&str>(..).map_err(fail)? {
+                    let (_, value) = entry.map_err(fail)?;
+                    let token: TokenRecord = decode(value.value())?;
+                    if expired(&token) {
+                        doomed.push(token);
                     }
                 }
-                tx.commit().map_err(fail)?;
-                Ok(removed)
+                for token in &doomed {
+                    tokens.remove(token.id.as_str()).map_err(fail)?;
+                    if let Some(refresh) = &token.refresh_digest {
+                        index.remove(refresh.as_str()).map_err(fail)?;
+                    }
+                }
+                Ok(doomed.len() as u64)
             })
             .await;
         self.tokens.clear();
