@@ -171,7 +171,9 @@ mod tests {
     }
 
     fn increment(tx: &WriteTransaction) -> Result<u64, StoreError> {
-        let mut table = tx.open_table(COUNTERS).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut table = tx
+            .open_table(COUNTERS)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let next = table.get("n").unwrap().map_or(0, |v| v.value()) + 1;
         table.insert("n", next).unwrap();
         Ok(next)
@@ -194,7 +196,13 @@ mod tests {
         seen.sort_unstable();
         assert_eq!(seen, (1..=500).collect::<Vec<_>>());
         let read = db.begin_read().unwrap();
-        let stored = read.open_table(COUNTERS).unwrap().get("n").unwrap().unwrap().value();
+        let stored = read
+            .open_table(COUNTERS)
+            .unwrap()
+            .get("n")
+            .unwrap()
+            .unwrap()
+            .value();
         assert_eq!(stored, 500);
     }
 
@@ -232,7 +240,13 @@ mod tests {
         }
         assert_eq!((ok, failed), (160, 40));
         let read = db.begin_read().unwrap();
-        let stored = read.open_table(COUNTERS).unwrap().get("n").unwrap().unwrap().value();
+        let stored = read
+            .open_table(COUNTERS)
+            .unwrap()
+            .get("n")
+            .unwrap()
+            .unwrap()
+            .value();
         assert_eq!(stored, 160, "only the successful writes are committed");
     }
 
@@ -247,6 +261,14 @@ mod tests {
         drop(db);
         let reopened = Database::create(&path).unwrap();
         let read = reopened.begin_read().unwrap();
-        assert_eq!(read.open_table(COUNTERS).unwrap().get("n").unwrap().unwrap().value(), 1);
+        assert_eq!(
+            read.open_table(COUNTERS)
+                .unwrap()
+                .get("n")
+                .unwrap()
+                .unwrap()
+                .value(),
+            1
+        );
     }
 }
