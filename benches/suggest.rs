@@ -1,4 +1,5 @@
-//! Suggest and update-data at scale, through the engine over a real redb store.
+//! Suggest and update-data at scale, through the engine over a real redb store, then the real
+//! server binary's start-up time and resident memory on that store.
 //! `cargo bench --bench suggest`; `BENCH_PROFILES` (default 100000) sets the profile count.
 
 use serde_json::json;
@@ -109,6 +110,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RedbStore::open(dir.path()).unwrap());
     let engine = Engine::new(store, Arc::new(SystemClock)).unwrap();
+    // As the server does: the follower indexes writes shortly after they are acknowledged.
+    engine.start_background_tasks();
 
     let e = engine.clone();
     let load = run_parallel(profiles, move |i| {
@@ -127,7 +130,7 @@ async fn main() {
     let started = Instant::now();
     engine.refresh_suggest_index().await.unwrap();
     println!(
-        "indexed {profiles} profiles in {:.2}s",
+        "index caught up after the load: {:.2}s",
         started.elapsed().as_secs_f64()
     );
 
@@ -222,5 +225,49 @@ async fn main() {
         "first suggest after the updates (indexes {updates} changes): {:.1}ms, total {}",
         t.elapsed().as_secs_f64() * 1e3,
         result.total
+    );
+
+    engine.stop_background_tasks().await;
+    drop(engine);
+    start_the_server(dir.path(), profiles);
+}
+
+/// Starts the release server binary on the store the benchmark filled and reports how long it
+/// takes to serve (store opened, suggest index built) and its resident memory then.
+fn start_the_server(data_dir: &std::path::Path, profiles: usize) {
+    use std::io::BufRead;
+    // The benchmark's store is closed once its engine and writer are gone; give them a moment.
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
+        .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("ELASTIC_PASSWORD", "bench-elastic-password")
+        .env("USERPROFILES_LOG_FORMAT", "text")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the server binary starts");
+    let stdout = server.stdout.take().unwrap();
+    let serving = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("userprofiles serving"));
+    let took = started.elapsed();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(serving, "the server did not report serving");
+    println!(
+        "server start-up on {profiles} profiles (store opened, index built, serving): {:.2}s, RSS {rss}",
+        took.as_secs_f64()
     );
 }

@@ -20,7 +20,7 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
 };
-use tantivy::schema::{Field, IndexRecordOption, Schema, Value as _, FAST, STORED, STRING};
+use tantivy::schema::{Field, IndexRecordOption, Schema, FAST, STRING};
 use tantivy::{
     doc, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
     TantivyDocument, Term,
@@ -73,6 +73,11 @@ pub struct SuggestIndex {
     indexed_through: AtomicI64,
     /// Serialises catch-ups so changes are applied once and in order.
     catching_up: tokio::sync::Mutex<()>,
+    /// The highest `_seq_no` of a profile write this process has had acknowledged: a query
+    /// needs no store trip once the index has reached it.
+    acknowledged: AtomicI64,
+    /// Wakes the background follower after a write.
+    wake: tokio::sync::Notify,
 }
 
 fn search_error(error: impl std::fmt::Display) -> Error {
@@ -222,7 +227,9 @@ impl SuggestIndex {
     pub fn new() -> Result<Self, Error> {
         let mut schema = Schema::builder();
         let fields = Fields {
-            uid: schema.add_text_field("uid", STRING | STORED),
+            // A fast (columnar) field, not a stored one: hits read their uid from the column
+            // instead of decompressing a block of the document store each.
+            uid: schema.add_text_field("uid", STRING | FAST),
             enabled: schema.add_text_field("enabled", STRING),
             username: schema.add_text_field("username", STRING),
             full_name: schema.add_text_field("full_name", STRING),
@@ -245,12 +252,36 @@ impl SuggestIndex {
             fields,
             indexed_through: AtomicI64::new(-1),
             catching_up: tokio::sync::Mutex::new(()),
+            acknowledged: AtomicI64::new(-1),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
     /// The highest `_seq_no` the index reflects.
     pub fn indexed_through(&self) -> i64 {
         self.indexed_through.load(Ordering::SeqCst)
+    }
+
+    /// Records that the store acknowledged a profile write with `seq_no`, and wakes the
+    /// follower to index it.
+    pub fn note_written(&self, seq_no: i64) {
+        self.acknowledged.fetch_max(seq_no, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Resolves after the next [`Self::note_written`] (at once if one came since last asked).
+    pub async fn written(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Makes every write this process has acknowledged visible to the next query. Reads the
+    /// store only when the follower has not indexed them yet; writes by other replicas are the
+    /// follower's (within its interval), as Elasticsearch's refresh interval.
+    pub async fn include_acknowledged(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
+        if self.indexed_through() >= self.acknowledged.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.catch_up(store).await
     }
 
     /// Applies every profile change the store has after the last one indexed.
@@ -439,9 +470,18 @@ impl SuggestIndex {
             .map_err(search_error)?;
         let mut uids = Vec::with_capacity(hits.len());
         for (_, address) in hits {
-            let document: TantivyDocument = searcher.doc(address).map_err(search_error)?;
-            if let Some(uid) = document.get_first(f.uid).and_then(|v| v.as_str()) {
-                uids.push(uid.to_owned());
+            let column = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .str("uid")
+                .map_err(search_error)?
+                .ok_or_else(|| search_error("the uid column is missing"))?;
+            let mut uid = String::new();
+            let ord = column.term_ords(address.doc_id).next();
+            if let Some(ord) = ord {
+                if column.ord_to_str(ord, &mut uid).map_err(search_error)? {
+                    uids.push(uid);
+                }
             }
         }
         Ok((uids, total as u64))

@@ -1,5 +1,6 @@
-//! The engine's own periodic work: keeping the suggest index up with writes by other
-//! replicas, and deleting tokens nobody can use any more.
+//! The engine's own background work: keeping the suggest index up with profile writes (this
+//! process's, soon after each, and other replicas', within the follow interval), and deleting
+//! tokens nobody can use any more.
 //!
 //! The tasks belong to the engine: they hold only a weak reference between ticks, stop by
 //! themselves once the engine is gone, are aborted when its last handle drops, and
@@ -14,6 +15,11 @@ use tokio::task::JoinHandle;
 
 /// How often the suggest index looks for profile changes written by other replicas.
 const SUGGEST_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
+/// After a write of this process wakes the follower, how long it lets more writes gather
+/// before indexing them together: each catch-up ends in an index commit (a new segment), so
+/// this caps commits at ~20/s under any write load, while a suggest never waits for more than
+/// what gathered since.
+const SUGGEST_FOLLOW_GATHER: Duration = Duration::from_millis(50);
 /// How often tokens that nobody can use any more are deleted.
 const TOKEN_PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -36,9 +42,27 @@ impl Drop for BackgroundTasks {
 impl Engine {
     /// Starts the background work (needs a tokio runtime).
     pub fn start_background_tasks(&self) {
-        self.spawn_every(SUGGEST_FOLLOW_INTERVAL, |engine| async move {
-            if let Err(error) = engine.refresh_suggest_index().await {
-                tracing::warn!(%error, "updating the suggest index failed");
+        let engine = Arc::downgrade(&self.inner);
+        self.spawn(async move {
+            loop {
+                let Some(index) = engine
+                    .upgrade()
+                    .map(|inner| Arc::clone(&inner.suggest_index))
+                else {
+                    return;
+                };
+                if tokio::time::timeout(SUGGEST_FOLLOW_INTERVAL, index.written())
+                    .await
+                    .is_ok()
+                {
+                    tokio::time::sleep(SUGGEST_FOLLOW_GATHER).await;
+                }
+                let Some(inner) = engine.upgrade() else {
+                    return;
+                };
+                if let Err(error) = (Engine { inner }).refresh_suggest_index().await {
+                    tracing::warn!(%error, "updating the suggest index failed");
+                }
             }
         });
         self.spawn_every(TOKEN_PURGE_INTERVAL, |engine| async move {
@@ -70,7 +94,7 @@ impl Engine {
         Fut: Future<Output = ()> + Send,
     {
         let engine: std::sync::Weak<Inner> = Arc::downgrade(&self.inner);
-        let handle = tokio::spawn(async move {
+        self.spawn(async move {
             let mut ticks = tokio::time::interval(period);
             loop {
                 ticks.tick().await;
@@ -80,6 +104,12 @@ impl Engine {
                 work(Engine { inner }).await;
             }
         });
+    }
+
+    /// Runs `task` as one of the engine's background tasks. It must hold the engine only
+    /// weakly while it waits.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
         if let Ok(mut handles) = self.inner.background.handles.lock() {
             handles.push(handle);
         }

@@ -207,6 +207,32 @@ impl Engine {
         self.inner.store.as_ref()
     }
 
+    /// Creates a profile. Profile writes go through this and [`Self::store_profile_update`]
+    /// only, so the suggest index hears of every acknowledged one.
+    async fn store_new_profile(
+        &self,
+        doc: crate::model::ProfileDoc,
+    ) -> Result<crate::store::CreateProfile, Error> {
+        let outcome = self.store().create_profile(doc).await?;
+        if let crate::store::CreateProfile::Created(profile) = &outcome {
+            self.inner.suggest_index.note_written(profile.seq_no);
+        }
+        Ok(outcome)
+    }
+
+    /// Compare-and-set update of a profile (see [`Self::store_new_profile`]).
+    async fn store_profile_update(
+        &self,
+        doc: crate::model::ProfileDoc,
+        expected_seq_no: i64,
+    ) -> Result<crate::store::UpdateProfile, Error> {
+        let outcome = self.store().update_profile(doc, expected_seq_no).await?;
+        if let crate::store::UpdateProfile::Updated(profile) = &outcome {
+            self.inner.suggest_index.note_written(profile.seq_no);
+        }
+        Ok(outcome)
+    }
+
     /// The per-request bounds this engine enforces.
     pub fn limits(&self) -> &RequestLimits {
         &self.inner.settings.limits

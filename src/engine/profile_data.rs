@@ -275,7 +275,7 @@ impl Engine {
                 return Ok(current);
             }
             self.check_profile_size(&doc)?;
-            match self.store().update_profile(doc, current.seq_no).await? {
+            match self.store_profile_update(doc, current.seq_no).await? {
                 UpdateProfile::Updated(profile) => return Ok(profile),
                 UpdateProfile::Missing => {
                     return Err(Error::DocumentMissing {

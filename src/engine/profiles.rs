@@ -229,7 +229,7 @@ impl Engine {
                 labels: JsonObject::new(),
                 application_data: JsonObject::new(),
             };
-            match self.store().create_profile(doc).await? {
+            match self.store_new_profile(doc).await? {
                 CreateProfile::Created(profile) => return Ok(profile),
                 // A concurrent activation of the same user won the race: refresh its profile.
                 CreateProfile::UserHasProfile(existing) => {
@@ -263,7 +263,7 @@ impl Engine {
         doc.enabled = true;
         doc.last_synchronized = now;
         doc.user = user.clone();
-        match self.store().update_profile(doc, stored.seq_no).await? {
+        match self.store_profile_update(doc, stored.seq_no).await? {
             UpdateProfile::Updated(profile) => Ok(profile),
             UpdateProfile::Conflict {
                 seq_no,

@@ -136,7 +136,10 @@ impl Engine {
             });
         }
         // Every acknowledged write is visible to the next suggest.
-        self.inner.suggest_index.catch_up(self.store()).await?;
+        self.inner
+            .suggest_index
+            .include_acknowledged(self.store())
+            .await?;
         let size = request.size() as usize;
         let hint = request.hint.unwrap_or_default();
         let query = SuggestQuery {
