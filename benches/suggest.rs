@@ -139,7 +139,7 @@ async fn main() {
         "jack",
         "nich",
         "maria gar",
-        "kowalsky",
+        "kowalsky no",
         "sofia r",
         "emma@example",
         "li wang",
@@ -148,15 +148,16 @@ async fn main() {
         "pao",
     ];
     let mut samples = Vec::new();
+    let mut per_query: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
     let mut hits = 0;
     for round in 0..200 {
-        for q in queries {
+        for (which, q) in queries.iter().enumerate() {
             let t = Instant::now();
             let result = engine
                 .suggest_profiles(
                     &caller,
                     SuggestRequest {
-                        name: q.into(),
+                        name: (*q).into(),
                         size: Some(10),
                         data: DataFilter::default(),
                         hint: None,
@@ -165,6 +166,7 @@ async fn main() {
                 .await
                 .unwrap();
             samples.push(t.elapsed());
+            per_query[which].push(t.elapsed());
             if round == 0 {
                 hits += result.total;
             }
@@ -177,6 +179,15 @@ async fn main() {
         percentile(&samples, 0.5).as_secs_f64() * 1e3,
         percentile(&samples, 0.99).as_secs_f64() * 1e3
     );
+    let medians: Vec<String> = queries
+        .iter()
+        .zip(&mut per_query)
+        .map(|(q, times)| {
+            times.sort();
+            format!("{q:?} {:.2}", percentile(times, 0.5).as_secs_f64() * 1e3)
+        })
+        .collect();
+    println!("  p50 per query (ms): {}", medians.join(", "));
 
     let updates = 20_000.min(profiles);
     let uids: Arc<Vec<String>> = Arc::new(
@@ -246,12 +257,12 @@ fn start_the_server(data_dir: &std::path::Path, profiles: usize) {
         .env("ELASTIC_PASSWORD", "bench-elastic-password")
         .env("USERPROFILES_LOG_FORMAT", "text")
         .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the server binary starts");
-    let stdout = server.stdout.take().unwrap();
-    let serving = std::io::BufReader::new(stdout)
+    let logs = server.stderr.take().unwrap();
+    let serving = std::io::BufReader::new(logs)
         .lines()
         .map_while(Result::ok)
         .any(|line| line.contains("userprofiles serving"));

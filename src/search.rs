@@ -1,11 +1,12 @@
 //! The suggest index: an in-memory tantivy index of the enabled-profile fields suggest matches
 //! on, following the store's profile changes in `_seq_no` order.
 //!
-//! The store stays the source of truth: the index holds only what matching and ranking need
-//! (uid, name tokens, label pairs, enabled flag, `last_synchronized`); hits are read back from
-//! the store. It is rebuilt from the store at start, brought up to date before every query
-//! (so a write is visible to the next suggest), and polled in the background so changes made by
-//! other replicas on a shared store appear within a second.
+//! The store stays the source of truth: the index holds only what matching and ranking need,
+//! and only for enabled profiles (uid, name tokens and their prefixes, label pairs,
+//! `last_synchronized`); hits are read back from the store. It is rebuilt from the store at
+//! start and follows its change feed: soon after each write of this process (and before the
+//! next query, so a write is visible to the next suggest), and every half second for changes
+//! made by other replicas on a shared store.
 //!
 //! Longer than the ~400-line guide on purpose: the schema, the analyzer, query building and
 //! the follower must agree on field names and tokenization; its tests take the last 70 lines.
@@ -18,7 +19,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query,
+    TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, FAST, STRING};
 use tantivy::{
@@ -43,10 +45,16 @@ const LABEL_HINT_SCORE: Score = 1.0;
 #[derive(Clone, Copy)]
 struct Fields {
     uid: Field,
-    enabled: Field,
     username: Field,
     full_name: Field,
     email: Field,
+    /// Every prefix (up to [`MAX_PREFIX_CHARS`]) of the tokens of the three fields above, as
+    /// Elasticsearch's `search_as_you_type` `_index_prefix` subfields: the last word of a
+    /// suggest is then one term lookup, not a walk over every term it prefixes (thousands
+    /// for a common first name among 100 000 usernames).
+    username_prefix: Field,
+    full_name_prefix: Field,
+    email_prefix: Field,
     labels: Field,
     last_synchronized: Field,
 }
@@ -119,6 +127,10 @@ pub fn clause_count(name: &str) -> usize {
         .sum();
     words.saturating_mul(CLAUSES_PER_WORD)
 }
+
+/// Longest prefix indexed for the last word of a suggest (Elasticsearch's `_index_prefix`
+/// stops at 19); a longer last word walks the term dictionary instead.
+const MAX_PREFIX_CHARS: usize = 20;
 
 /// How many distinct words of a suggest name are matched with typos forgiven.
 const MAX_FUZZY_WORDS: usize = 10;
@@ -230,10 +242,12 @@ impl SuggestIndex {
             // A fast (columnar) field, not a stored one: hits read their uid from the column
             // instead of decompressing a block of the document store each.
             uid: schema.add_text_field("uid", STRING | FAST),
-            enabled: schema.add_text_field("enabled", STRING),
             username: schema.add_text_field("username", STRING),
             full_name: schema.add_text_field("full_name", STRING),
             email: schema.add_text_field("email", STRING),
+            username_prefix: schema.add_text_field("username_prefix", STRING),
+            full_name_prefix: schema.add_text_field("full_name_prefix", STRING),
+            email_prefix: schema.add_text_field("email_prefix", STRING),
             labels: schema.add_text_field("labels", STRING),
             last_synchronized: schema.add_i64_field("last_synchronized", FAST),
         };
@@ -284,136 +298,176 @@ impl SuggestIndex {
         self.catch_up(store).await
     }
 
-    /// Applies every profile change the store has after the last one indexed.
+    /// Applies every profile change the store has after the last one indexed, and makes them
+    /// searchable with one index commit (at start, all profiles become one segment).
     pub async fn catch_up(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
         let _turn = self.catching_up.lock().await;
+        let mut through = self.indexed_through();
+        let mut added = false;
         loop {
-            let after = self.indexed_through();
-            let changes = store.profiles_changed_since(after, CHANGE_BATCH).await?;
-            if changes.is_empty() {
-                return Ok(());
-            }
+            let changes = store.profiles_changed_since(through, CHANGE_BATCH).await?;
             let full_batch = changes.len() == CHANGE_BATCH;
-            let index = Arc::clone(self);
-            tokio::task::spawn_blocking(move || index.apply(changes))
-                .await
-                .map_err(search_error)??;
+            if let Some(last) = changes.last() {
+                through = through.max(last.seq_no);
+                let index = Arc::clone(self);
+                tokio::task::spawn_blocking(move || index.add(&changes))
+                    .await
+                    .map_err(search_error)??;
+                added = true;
+            }
             if !full_batch {
-                return Ok(());
+                break;
             }
         }
+        if added {
+            let index = Arc::clone(self);
+            tokio::task::spawn_blocking(move || index.commit(through))
+                .await
+                .map_err(search_error)??;
+        }
+        Ok(())
     }
 
     fn document(&self, doc: &ProfileDoc) -> TantivyDocument {
         let f = self.fields;
         let mut document = doc!(
             f.uid => doc.uid.clone(),
-            f.enabled => if doc.enabled { "true" } else { "false" },
             f.last_synchronized => doc.last_synchronized,
         );
-        for word in words(&doc.user.username) {
-            document.add_text(f.username, word);
-        }
-        // The whole username too, so names with punctuation match as typed.
-        document.add_text(f.username, doc.user.username.to_lowercase());
-        for word in doc.user.full_name.as_deref().map(words).unwrap_or_default() {
-            document.add_text(f.full_name, word);
-        }
-        for token in doc
-            .user
-            .email
-            .as_deref()
-            .map(email_tokens)
-            .unwrap_or_default()
-        {
-            document.add_text(f.email, token);
-        }
+        let mut add = |field: Field, prefix_field: Field, tokens: Vec<String>| {
+            for token in tokens {
+                // A token with characters a query word cannot have (`.`, `@`, `-`, ...) can
+                // never match: query words are runs of letters, digits and `_`.
+                if !token.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                for (count, (end, c)) in token.char_indices().enumerate() {
+                    if count == MAX_PREFIX_CHARS {
+                        break;
+                    }
+                    document.add_text(prefix_field, &token[..end + c.len_utf8()]);
+                }
+                document.add_text(field, token);
+            }
+        };
+        add(f.username, f.username_prefix, words(&doc.user.username));
+        add(
+            f.full_name,
+            f.full_name_prefix,
+            doc.user.full_name.as_deref().map(words).unwrap_or_default(),
+        );
+        add(
+            f.email,
+            f.email_prefix,
+            doc.user
+                .email
+                .as_deref()
+                .map(email_tokens)
+                .unwrap_or_default(),
+        );
         for pair in label_pairs(&doc.labels) {
             document.add_text(f.labels, pair);
         }
         document
     }
 
-    fn apply(&self, changes: Vec<ProfileChange>) -> Result<(), Error> {
-        let mut writer = self
+    /// Replaces each changed profile's document. Not searchable before [`Self::commit`]; a
+    /// catch-up that fails in between is repeated whole by the next one (replacing is
+    /// idempotent).
+    fn add(&self, changes: &[ProfileChange]) -> Result<(), Error> {
+        let writer = self
             .writer
             .lock()
             .map_err(|_| search_error("writer lock poisoned"))?;
-        let mut through = self.indexed_through();
-        for change in &changes {
+        for change in changes {
             writer.delete_term(Term::from_field_text(self.fields.uid, &change.uid));
-            // An unreadable document leaves the index: it cannot be suggested or shown.
-            if let Some(profile) = &change.profile {
+            // Only enabled profiles are suggested, so only they are indexed. An unreadable
+            // document leaves the index too: it cannot be suggested or shown.
+            if let Some(profile) = change.profile.as_ref().filter(|p| p.doc.enabled) {
                 writer
                     .add_document(self.document(&profile.doc))
                     .map_err(search_error)?;
             }
-            through = through.max(change.seq_no);
         }
-        writer.commit().map_err(search_error)?;
+        Ok(())
+    }
+
+    fn commit(&self, through: i64) -> Result<(), Error> {
+        self.writer
+            .lock()
+            .map_err(|_| search_error("writer lock poisoned"))?
+            .commit()
+            .map_err(search_error)?;
         self.reader.reload().map_err(search_error)?;
         self.indexed_through.store(through, Ordering::SeqCst);
         Ok(())
     }
 
+    /// Elasticsearch's `multi_match` of type `bool_prefix` with AUTO fuzziness: every word but
+    /// the last is a term query with typos forgiven, the last word a prefix query without
+    /// (fuzziness "does not apply to the prefix query built from the final term"), any of
+    /// them matching in any field.
     fn name_query(&self, name: &str) -> Option<Box<dyn Query>> {
         let (last, rest) = distinct_words(name)?;
         let f = self.fields;
-        let fields = [f.username, f.full_name, f.email];
         // Fuzziness is budgeted: each fuzzy term builds an automaton of about a thousand
         // states plus sixty per character, a kilobyte each, for every field. Words past the
-        // budget still match exactly (and the last one as a prefix).
-        let fuzzy_allowed = |index: usize, term: &str| {
-            index < MAX_FUZZY_WORDS && term.chars().count() <= MAX_FUZZY_WORD_CHARS
+        // budget still match exactly.
+        let edits = |index: usize, term: &str| {
+            if index < MAX_FUZZY_WORDS && term.chars().count() <= MAX_FUZZY_WORD_CHARS {
+                auto_fuzziness(term)
+            } else {
+                0
+            }
         };
-        let last_index = rest.len();
-        let clauses_for = |field: Field, fuzzy: bool| -> Box<dyn Query> {
-            let distance = |index: usize, t: &str| {
-                if fuzzy && fuzzy_allowed(index, t) {
-                    auto_fuzziness(t)
-                } else {
-                    0
-                }
-            };
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> = rest
-                .iter()
-                .enumerate()
-                .map(|(index, t)| {
-                    let term = Term::from_field_text(field, t);
-                    // An exact word needs no automaton (one would cost a kilobyte a character).
-                    let q: Box<dyn Query> = match distance(index, t) {
-                        0 => Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-                        edits => Box::new(FuzzyTermQuery::new(term, edits, true)),
-                    };
-                    (Occur::Should, q)
-                })
-                .collect();
-            clauses.push((
-                Occur::Should,
-                Box::new(FuzzyTermQuery::new_prefix(
-                    Term::from_field_text(field, &last),
-                    distance(last_index, &last),
-                    true,
-                )),
-            ));
-            Box::new(BooleanQuery::new(clauses))
+        let word_query = |field: Field, term: &str, edits: u8| -> Box<dyn Query> {
+            let term = Term::from_field_text(field, term);
+            // An exact word needs no automaton (one would cost a kilobyte a character).
+            match edits {
+                0 => Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                edits => Box::new(FuzzyTermQuery::new(term, edits, true)),
+            }
+        };
+        let prefix_query = |field: Field, prefix_field: Field| -> Box<dyn Query> {
+            if last.chars().count() <= MAX_PREFIX_CHARS {
+                let term = Term::from_field_text(prefix_field, &last);
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+            } else {
+                let term = Term::from_field_text(field, &last);
+                Box::new(FuzzyTermQuery::new_prefix(term, 0, true))
+            }
         };
         let mut per_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for &field in &fields {
-            per_field.push((
-                Occur::Should,
-                Box::new(ConstScoreQuery::new(
-                    clauses_for(field, true),
+        for (field, prefix_field) in [
+            (f.username, f.username_prefix),
+            (f.full_name, f.full_name_prefix),
+            (f.email, f.email_prefix),
+        ] {
+            // A field scores once however many words match it: the best of "some word
+            // matched exactly (or the last as a prefix)" and "some word matched with typos",
+            // so among profiles matching as many fields, the typo-free ones come first.
+            let mut exact: Vec<(Occur, Box<dyn Query>)> = rest
+                .iter()
+                .map(|t| (Occur::Should, word_query(field, t, 0)))
+                .collect();
+            exact.push((Occur::Should, prefix_query(field, prefix_field)));
+            let mut best: Vec<Box<dyn Query>> = vec![Box::new(ConstScoreQuery::new(
+                Box::new(BooleanQuery::new(exact)),
+                FIELD_MATCH_SCORE + EXACT_MATCH_BONUS,
+            ))];
+            let typos: Vec<(Occur, Box<dyn Query>)> = rest
+                .iter()
+                .enumerate()
+                .filter(|(i, t)| edits(*i, t) > 0)
+                .map(|(i, t)| (Occur::Should, word_query(field, t, edits(i, t))))
+                .collect();
+            if !typos.is_empty() {
+                best.push(Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(typos)),
                     FIELD_MATCH_SCORE,
-                )),
-            ));
-            per_field.push((
-                Occur::Should,
-                Box::new(ConstScoreQuery::new(
-                    clauses_for(field, false),
-                    EXACT_MATCH_BONUS,
-                )),
-            ));
+                )));
+            }
+            per_field.push((Occur::Should, Box::new(DisjunctionMaxQuery::new(best))));
         }
         Some(Box::new(BooleanQuery::new(per_field)))
     }
@@ -421,16 +475,7 @@ impl SuggestIndex {
     /// Matching uids, best first, and how many profiles matched in all.
     pub fn search(&self, query: &SuggestQuery) -> Result<(Vec<String>, u64), Error> {
         let f = self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
-            Occur::Must,
-            Box::new(ConstScoreQuery::new(
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.enabled, "true"),
-                    IndexRecordOption::Basic,
-                )),
-                0.0,
-            )),
-        )];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         match self.name_query(&query.name) {
             Some(name) => clauses.push((Occur::Must, name)),
             None => clauses.push((

@@ -380,9 +380,13 @@ async fn suggest_matches_names_by_prefix_fuzzily_and_ranks_more_fields_first() {
     assert_eq!(names, ["user_bar", "user_qux"]);
     assert_eq!(suggest(&app, json!({"name": "ver"})).await, ["user_foo"]);
     assert_eq!(
-        suggest(&app, json!({"name": "kurious"})).await,
+        suggest(&app, json!({"name": "kurious one"})).await,
         ["user_foo"],
-        "one typo is forgiven"
+        "one typo is forgiven in a word before the last"
+    );
+    assert!(
+        suggest(&app, json!({"name": "kurious"})).await.is_empty(),
+        "the last word is a prefix, matched without typos (bool_prefix)"
     );
     assert_eq!(
         suggest(&app, json!({"name": "fooem"})).await,
@@ -392,11 +396,13 @@ async fn suggest_matches_names_by_prefix_fuzzily_and_ranks_more_fields_first() {
     let mut example = suggest(&app, json!({"name": "example.org"})).await;
     example.sort();
     assert_eq!(example, ["user_bar", "user_foo", "user_qux"]);
-    // "bar" matches user_bar exactly and user_baz with one typo (AUTO fuzziness); exact first.
+    // "bar" (not the last word) matches user_bar exactly and user_baz with one typo (AUTO
+    // fuzziness); exact first. As the last word it is a prefix and matches user_bar only.
     assert_eq!(
-        suggest(&app, json!({"name": "bar"})).await,
+        suggest(&app, json!({"name": "bar zz"})).await,
         ["user_bar", "user_baz"]
     );
+    assert_eq!(suggest(&app, json!({"name": "bar"})).await, ["user_bar"]);
     // The last word "user" prefix-matches every username; "baz" also matches user_baz's full
     // name and email, so it matches in more fields and ranks first.
     let ranked = suggest(&app, json!({"name": "baz user"})).await;
