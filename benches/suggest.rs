@@ -1,6 +1,7 @@
 //! Suggest and update-data at scale, through the engine over a real redb store, then the real
 //! server binary's start-up time and resident memory on that store.
-//! `cargo bench --bench suggest`; `BENCH_PROFILES` (default 100000) sets the profile count.
+//! `cargo bench --bench suggest`; `BENCH_PROFILES` (default 100000) sets the profile count; `BENCH_KEEP=1` keeps the
+//! filled store and prints where.
 
 use serde_json::json;
 use std::sync::Arc;
@@ -241,6 +242,9 @@ async fn main() {
     engine.stop_background_tasks().await;
     drop(engine);
     start_the_server(dir.path(), profiles);
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("kept the store at {}", dir.keep().display());
+    }
 }
 
 /// Starts the release server binary on the store the benchmark filled and reports how long it

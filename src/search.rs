@@ -31,7 +31,7 @@ use tantivy::{
 /// How many store changes one catch-up step reads.
 const CHANGE_BATCH: usize = 5_000;
 /// Indexing memory for the single writer thread.
-const WRITER_MEMORY_BYTES: usize = 50_000_000;
+const WRITER_MEMORY_BYTES: usize = 20_000_000;
 /// Score of one matching name field: fields matched dominate the ranking.
 const FIELD_MATCH_SCORE: Score = 10.0;
 /// Bonus of a field matched without typos: exact matches beat fuzzy ones among equals, but

@@ -71,6 +71,11 @@ pub struct RedbStore {
     index_exists: Arc<AtomicBool>,
 }
 
+/// redb's page cache. Its default (1 GiB) would end up holding the whole file once start-up
+/// has read every profile into the suggest index; past this, reads come from the operating
+/// system's page cache, which the kernel can reclaim.
+const REDB_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// How much decoded users, roles and tokens each cache may hold (by encoded size).
 const RECORD_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -143,7 +148,10 @@ impl RedbStore {
                 data_dir.display()
             ))
         })?;
-        let db = Database::create(data_dir.join("profiles.redb")).map_err(fail)?;
+        let db = Database::builder()
+            .set_cache_size(REDB_CACHE_BYTES)
+            .create(data_dir.join("profiles.redb"))
+            .map_err(fail)?;
         // Create every table up front so readers never meet a missing table.
         let tx = db.begin_write().map_err(fail)?;
         tx.open_table(PROFILES).map_err(fail)?;
