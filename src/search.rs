@@ -302,15 +302,40 @@ impl SuggestIndex {
     /// searchable with one index commit (at start, all profiles become one segment).
     pub async fn catch_up(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
         let _turn = self.catching_up.lock().await;
+        let caught_up = self.follow_feed(store).await;
+        if caught_up.is_err() {
+            // Uncommitted replacements are dropped, so the index holds only committed
+            // catch-ups and the next one starts from `indexed_through` with nothing pending.
+            if let Ok(mut writer) = self.writer.lock() {
+                let _ = writer.rollback();
+            }
+        }
+        caught_up
+    }
+
+    async fn follow_feed(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
         let mut through = self.indexed_through();
+        // Before the first commit the index is empty: a document needs replacing only if
+        // this catch-up added it already (written again while it ran). Skipping the other
+        // deletes matters at start, where one per profile (a query weight each, held until
+        // the commit) would take ~1.5 KB per profile.
+        let mut added_now: Option<std::collections::HashSet<String>> =
+            (through < 0).then(Default::default);
         let mut added = false;
         loop {
             let changes = store.profiles_changed_since(through, CHANGE_BATCH).await?;
             let full_batch = changes.len() == CHANGE_BATCH;
             if let Some(last) = changes.last() {
                 through = through.max(last.seq_no);
+                let replace: Vec<bool> = match &mut added_now {
+                    Some(seen) => changes
+                        .iter()
+                        .map(|c| !seen.insert(c.uid.clone()))
+                        .collect(),
+                    None => vec![true; changes.len()],
+                };
                 let index = Arc::clone(self);
-                tokio::task::spawn_blocking(move || index.add(&changes))
+                tokio::task::spawn_blocking(move || index.add(&changes, &replace))
                     .await
                     .map_err(search_error)??;
                 added = true;
@@ -371,16 +396,17 @@ impl SuggestIndex {
         document
     }
 
-    /// Replaces each changed profile's document. Not searchable before [`Self::commit`]; a
-    /// catch-up that fails in between is repeated whole by the next one (replacing is
-    /// idempotent).
-    fn add(&self, changes: &[ProfileChange]) -> Result<(), Error> {
+    /// Replaces each changed profile's document (adds it, where `replace` says it cannot be
+    /// there yet). Not searchable before [`Self::commit`].
+    fn add(&self, changes: &[ProfileChange], replace: &[bool]) -> Result<(), Error> {
         let writer = self
             .writer
             .lock()
             .map_err(|_| search_error("writer lock poisoned"))?;
-        for change in changes {
-            writer.delete_term(Term::from_field_text(self.fields.uid, &change.uid));
+        for (change, &replace) in changes.iter().zip(replace) {
+            if replace {
+                writer.delete_term(Term::from_field_text(self.fields.uid, &change.uid));
+            }
             // Only enabled profiles are suggested, so only they are indexed. An unreadable
             // document leaves the index too: it cannot be suggested or shown.
             if let Some(profile) = change.profile.as_ref().filter(|p| p.doc.enabled) {
