@@ -344,3 +344,72 @@ pub fn password_grant(username: &str, password: &str) -> pb::ActivateRequest {
         access_token: String::new(),
     }
 }
+
+/// The server binary running as its own process on `data_dir`, for what only a real process
+/// can show (signals, `kill -9`). Killed when dropped.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    /// `host:port` of the HTTP gateway.
+    pub http_addr: String,
+}
+
+impl ServerProcess {
+    /// Starts the binary on free ports and waits until it answers an authenticated request.
+    pub async fn start(data_dir: &std::path::Path) -> ServerProcess {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
+            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("ELASTIC_PASSWORD", ELASTIC_PASSWORD)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
+        // Keeps reading (so the pipe never fills) and reports the HTTP address once. Port 0:
+        // the binary picks free ports and says which in its start-up line.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("http_addr=").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = addr_tx.send(addr.to_owned());
+                }
+            }
+        });
+        let http_addr = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the binary says where it listens");
+        let server = ServerProcess { child, http_addr };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            let answered = client
+                .get(server.url("/_security/_authenticate"))
+                .basic_auth("elastic", Some(ELASTIC_PASSWORD))
+                .send()
+                .await;
+            if answered.is_ok_and(|r| r.status() == 200) {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the binary did not start serving");
+    }
+
+    /// The gateway URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -233,73 +233,20 @@ async fn metrics_are_exposed_for_prometheus() {
 #[tokio::test]
 async fn the_binary_drains_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    // Port 0: the binary picks free ports and says which in its start-up line, so no port is
-    // probed, released and hoped to stay free.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
-        .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("ELASTIC_PASSWORD", ELASTIC_PASSWORD)
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
-    // Keeps reading (so the pipe never fills) and reports the HTTP address once.
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(rest) = line.split("http_addr=").nth(1) {
-                let addr = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = addr_tx.send(addr);
-            }
-        }
-    });
-    let http_addr = addr_rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("the binary says where it listens");
-    let client = reqwest::Client::new();
-    let url = format!("http://{http_addr}/_security/_authenticate");
-    let mut up = false;
-    for _ in 0..200 {
-        if client
-            .get(&url)
-            .basic_auth("elastic", Some(ELASTIC_PASSWORD))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert!(up, "the binary started");
+    let mut server = ServerProcess::start(dir.path()).await;
     let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let mut exit = None;
     for _ in 0..200 {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = server.child.try_wait().unwrap() {
             exit = Some(status);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    let exit = exit.unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("the binary did not exit after SIGTERM")
-    });
+    let exit = exit.expect("the binary exits after SIGTERM");
     assert_eq!(exit.code(), Some(0));
 }
