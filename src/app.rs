@@ -112,6 +112,7 @@ pub async fn run_from_config(
                 search_threads: config.search_threads,
                 search_queue: config.search_queue,
             },
+            suggest_index_dir: None,
         },
         transport: TransportLimits {
             max_connections: config.max_connections,
@@ -155,12 +156,15 @@ pub async fn run(
             ),
         ),
     };
-    let engine = Engine::with_settings(
-        Arc::clone(&store),
-        Arc::clone(&options.clock),
-        options.settings.clone(),
-    )
-    .map_err(|e| AppError::Startup(e.reason()))?;
+    let mut settings = options.settings.clone();
+    if options.database_url.is_none() {
+        // Beside the redb file it follows, which it checks at start (see
+        // `SuggestIndex::open`). PostgreSQL replicas keep theirs in memory: the database
+        // outlives any one replica's disk.
+        settings.suggest_index_dir = Some(options.data_dir.join("suggest-index"));
+    }
+    let engine = Engine::with_settings(Arc::clone(&store), Arc::clone(&options.clock), settings)
+        .map_err(|e| AppError::Startup(e.reason()))?;
     engine.refresh_suggest_index().await.map_err(|e| {
         AppError::Startup(format!("cannot build the suggest index: {}", e.reason()))
     })?;

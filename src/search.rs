@@ -86,6 +86,46 @@ pub struct SuggestIndex {
     acknowledged: AtomicI64,
     /// Wakes the background follower after a write.
     wake: tokio::sync::Notify,
+    /// Whether a catch-up has succeeded (what was in the store before this process wrote
+    /// anything is in the index).
+    started: std::sync::atomic::AtomicBool,
+    /// Set when the index lives on disk: what its last commit says it holds, to be checked
+    /// against the store by the first catch-up.
+    on_disk: Option<OnDisk>,
+}
+
+/// What a commit of an on-disk index records (as its payload): the feed it followed, and
+/// how far.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct FollowedFeed {
+    feed: String,
+    through: i64,
+}
+
+struct OnDisk {
+    /// The last commit's record, until the first catch-up has checked it.
+    committed: Mutex<Option<FollowedFeed>>,
+    /// The store's feed once checked: every later commit records it.
+    feed: Mutex<Option<String>>,
+    checked: std::sync::atomic::AtomicBool,
+}
+
+/// Opens the index in `dir`, or makes a new one there when there is none, it is from another
+/// schema (an upgrade changed the fields), or it cannot be opened.
+fn open_on_disk(dir: &std::path::Path, schema: Schema) -> Result<Index, Error> {
+    let open = || -> tantivy::Result<Index> {
+        std::fs::create_dir_all(dir)?;
+        let directory = tantivy::directory::MmapDirectory::open(dir)?;
+        Index::open_or_create(directory, schema.clone())
+    };
+    match open() {
+        Ok(index) => Ok(index),
+        Err(error) => {
+            tracing::warn!(%error, dir = %dir.display(), "recreating the suggest index");
+            std::fs::remove_dir_all(dir).map_err(search_error)?;
+            open().map_err(search_error)
+        }
+    }
 }
 
 fn search_error(error: impl std::fmt::Display) -> Error {
@@ -237,6 +277,14 @@ fn any_term(field: Field, values: impl Iterator<Item = String>, score: Score) ->
 impl SuggestIndex {
     /// An empty in-memory index.
     pub fn new() -> Result<Self, Error> {
+        Self::open(None)
+    }
+
+    /// The index kept in `dir` (created if missing, recreated if its files are from another
+    /// schema or unreadable), or in memory without a `dir`. Kept on disk, a restart catches up
+    /// from where the last commit got to instead of indexing every profile again, and the
+    /// index's pages are the kernel's file cache rather than the heap.
+    pub fn open(dir: Option<&std::path::Path>) -> Result<Self, Error> {
         let mut schema = Schema::builder();
         let fields = Fields {
             // A fast (columnar) field, not a stored one: hits read their uid from the column
@@ -251,7 +299,24 @@ impl SuggestIndex {
             labels: schema.add_text_field("labels", STRING),
             last_synchronized: schema.add_i64_field("last_synchronized", FAST),
         };
-        let index = Index::create_in_ram(schema.build());
+        let schema = schema.build();
+        let (index, on_disk) = match dir {
+            None => (Index::create_in_ram(schema), None),
+            Some(dir) => {
+                let index = open_on_disk(dir, schema)?;
+                let committed = index
+                    .load_metas()
+                    .ok()
+                    .and_then(|metas| metas.payload)
+                    .and_then(|payload| serde_json::from_str::<FollowedFeed>(&payload).ok());
+                let on_disk = OnDisk {
+                    committed: Mutex::new(committed),
+                    feed: Mutex::new(None),
+                    checked: std::sync::atomic::AtomicBool::new(false),
+                };
+                (index, Some(on_disk))
+            }
+        };
         let writer = index
             .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
             .map_err(search_error)?;
@@ -268,6 +333,8 @@ impl SuggestIndex {
             catching_up: tokio::sync::Mutex::new(()),
             acknowledged: AtomicI64::new(-1),
             wake: tokio::sync::Notify::new(),
+            started: std::sync::atomic::AtomicBool::new(false),
+            on_disk,
         })
     }
 
@@ -292,7 +359,8 @@ impl SuggestIndex {
     /// store only when the follower has not indexed them yet; writes by other replicas are the
     /// follower's (within its interval), as Elasticsearch's refresh interval.
     pub async fn include_acknowledged(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
-        if self.indexed_through() >= self.acknowledged.load(Ordering::SeqCst) {
+        let started = self.started.load(Ordering::SeqCst);
+        if started && self.indexed_through() >= self.acknowledged.load(Ordering::SeqCst) {
             return Ok(());
         }
         self.catch_up(store).await
@@ -302,8 +370,11 @@ impl SuggestIndex {
     /// searchable with one index commit (at start, all profiles become one segment).
     pub async fn catch_up(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
         let _turn = self.catching_up.lock().await;
+        self.check_on_disk(store).await?;
         let caught_up = self.follow_feed(store).await;
-        if caught_up.is_err() {
+        if caught_up.is_ok() {
+            self.started.store(true, Ordering::SeqCst);
+        } else {
             // Uncommitted replacements are dropped, so the index holds only committed
             // catch-ups and the next one starts from `indexed_through` with nothing pending.
             if let Ok(mut writer) = self.writer.lock() {
@@ -311,6 +382,56 @@ impl SuggestIndex {
             }
         }
         caught_up
+    }
+
+    /// Before an on-disk index is used: keeps what it holds if its last commit followed this
+    /// store's feed and is not ahead of it (a store restored from an older copy, or another
+    /// store under the same directory, is not), and empties it otherwise.
+    async fn check_on_disk(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
+        let Some(on_disk) = &self.on_disk else {
+            return Ok(());
+        };
+        if on_disk.checked.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let identity = store.feed_identity().await?;
+        let committed = on_disk
+            .committed
+            .lock()
+            .map_err(|_| search_error("lock poisoned"))?
+            .take();
+        let reusable = match (&identity, &committed) {
+            (Some(identity), Some(committed)) => {
+                identity.id == committed.feed && committed.through < identity.next_seq_no
+            }
+            _ => false,
+        };
+        if reusable {
+            if let Some(committed) = &committed {
+                self.indexed_through
+                    .store(committed.through, Ordering::SeqCst);
+            }
+        } else if self.reader.searcher().num_docs() > 0 || committed.is_some() {
+            tracing::info!("the suggest index on disk is not this store's: rebuilding it");
+            let index = Arc::clone(self);
+            tokio::task::spawn_blocking(move || -> Result<(), Error> {
+                index
+                    .writer
+                    .lock()
+                    .map_err(|_| search_error("writer lock poisoned"))?
+                    .delete_all_documents()
+                    .map_err(search_error)?;
+                index.commit(-1)
+            })
+            .await
+            .map_err(search_error)??;
+        }
+        *on_disk
+            .feed
+            .lock()
+            .map_err(|_| search_error("lock poisoned"))? = identity.map(|identity| identity.id);
+        on_disk.checked.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     async fn follow_feed(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
@@ -419,11 +540,26 @@ impl SuggestIndex {
     }
 
     fn commit(&self, through: i64) -> Result<(), Error> {
-        self.writer
+        let feed = match &self.on_disk {
+            Some(on_disk) => on_disk
+                .feed
+                .lock()
+                .map_err(|_| search_error("lock poisoned"))?
+                .clone(),
+            None => None,
+        };
+        let mut writer = self
+            .writer
             .lock()
-            .map_err(|_| search_error("writer lock poisoned"))?
-            .commit()
-            .map_err(search_error)?;
+            .map_err(|_| search_error("writer lock poisoned"))?;
+        let mut commit = writer.prepare_commit().map_err(search_error)?;
+        if let Some(feed) = feed {
+            let record =
+                serde_json::to_string(&FollowedFeed { feed, through }).map_err(search_error)?;
+            commit.set_payload(&record);
+        }
+        commit.commit().map_err(search_error)?;
+        drop(writer);
         self.reader.reload().map_err(search_error)?;
         self.indexed_through.store(through, Ordering::SeqCst);
         Ok(())

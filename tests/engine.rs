@@ -380,3 +380,74 @@ async fn updates_beyond_the_profile_size_limit_are_refused_and_change_nothing() 
     let stored = store.get_profile(&profile.doc.uid).await.unwrap().unwrap();
     assert_eq!(stored.doc.application_data["app"]["text"], "small");
 }
+
+#[tokio::test]
+async fn an_on_disk_suggest_index_is_reused_on_its_store_and_rebuilt_on_another() {
+    use userprofiles::engine::data_filter::DataFilter;
+    use userprofiles::engine::suggest::SuggestRequest;
+    use userprofiles::engine::EngineSettings;
+    let index_dir = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let engine_on = |dir: &std::path::Path| {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir).unwrap());
+        let settings = EngineSettings {
+            suggest_index_dir: Some(index_dir.path().join("suggest")),
+            ..EngineSettings::default()
+        };
+        Engine::with_settings(store, Arc::new(ManualClock::at(0)), settings).unwrap()
+    };
+    let names = |engine: Engine, name: &'static str| async move {
+        let found = engine
+            .suggest_profiles(
+                &superuser(),
+                SuggestRequest {
+                    name: name.into(),
+                    data: DataFilter::default(),
+                    ..SuggestRequest::default()
+                },
+            )
+            .await
+            .unwrap();
+        let names: Vec<String> = found
+            .profiles
+            .iter()
+            .map(|p| p.doc.user.username.clone())
+            .collect();
+        names
+    };
+
+    let a = engine_on(dir_a.path());
+    a.activate_user(user("alice", &[])).await.unwrap();
+    a.refresh_suggest_index().await.unwrap();
+    assert_eq!(names(a.clone(), "alice").await, ["alice"]);
+    drop(a);
+
+    // Same store: the index resumes where its last commit got to (nothing to index, so no
+    // new commit), and follows new writes.
+    let meta = || std::fs::read_to_string(index_dir.path().join("suggest/meta.json")).unwrap();
+    let committed = meta();
+    let a = engine_on(dir_a.path());
+    a.refresh_suggest_index().await.unwrap();
+    assert_eq!(meta(), committed, "reused as it was, not rebuilt");
+    a.activate_user(user("alfred", &[])).await.unwrap();
+    let mut found = names(a.clone(), "al").await;
+    found.sort();
+    assert_eq!(found, ["alfred", "alice"]);
+    drop(a);
+
+    // Another store under the same index directory: nothing of the first store's shows.
+    let b = engine_on(dir_b.path());
+    b.refresh_suggest_index().await.unwrap();
+    assert!(names(b.clone(), "al").await.is_empty());
+    b.activate_user(user("bob", &[])).await.unwrap();
+    assert_eq!(names(b.clone(), "bob").await, ["bob"]);
+    drop(b);
+
+    // And back: the index followed b, so for a it is rebuilt from a's store.
+    let a = engine_on(dir_a.path());
+    a.refresh_suggest_index().await.unwrap();
+    assert!(names(a.clone(), "bob").await.is_empty());
+    let mut found = names(a.clone(), "al").await;
+    found.sort();
+    assert_eq!(found, ["alfred", "alice"]);
+}

@@ -98,6 +98,9 @@ pub struct EngineSettings {
     pub profile_max_size_bytes: usize,
     /// Per-request bounds.
     pub limits: RequestLimits,
+    /// Where the suggest index is kept between runs; in memory (rebuilt at every start)
+    /// without one.
+    pub suggest_index_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineSettings {
@@ -106,6 +109,7 @@ impl Default for EngineSettings {
             token_lifetime: Duration::from_secs(20 * 60),
             profile_max_size_bytes: 10 * 1024 * 1024,
             limits: RequestLimits::default(),
+            suggest_index_dir: None,
         }
     }
 }
@@ -175,7 +179,9 @@ impl Engine {
         settings: EngineSettings,
     ) -> Result<Self, Error> {
         let cache = CredentialCache::new(CREDENTIAL_CACHE_TTL, CREDENTIAL_CACHE_MAX_USERS);
-        let suggest_index = Arc::new(crate::search::SuggestIndex::new()?);
+        let suggest_index = Arc::new(crate::search::SuggestIndex::open(
+            settings.suggest_index_dir.as_deref(),
+        )?);
         let search_pool = BoundedPool::new(
             "search",
             settings.limits.search_threads,

@@ -61,6 +61,15 @@ impl ProfileChange {
     }
 }
 
+/// See [`Store::feed_identity`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedIdentity {
+    /// Random, made when the store was created: a replaced or recreated store has another.
+    pub id: String,
+    /// The `_seq_no` the next profile write will get.
+    pub next_seq_no: i64,
+}
+
 /// One requested profile: found, absent, or stored but unreadable.
 pub type ProfileSlot = Result<Option<Versioned<ProfileDoc>>, StoreError>;
 
@@ -151,6 +160,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether any profile was ever created (Elasticsearch's "profile index exists").
     async fn profile_index_exists(&self) -> Result<bool, StoreError>;
+
+    /// Which change feed this store has and how far it has gone, so a suggest index kept on
+    /// disk is reused only on the feed it followed and never ahead of it. `None` (the
+    /// default): the index is rebuilt at every start.
+    async fn feed_identity(&self) -> Result<Option<FeedIdentity>, StoreError> {
+        Ok(None)
+    }
 
     /// Reads a user.
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;

@@ -15,7 +15,8 @@
 use super::cache::RecordCache;
 use super::group_commit::GroupCommitter;
 use super::{
-    CreateProfile, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate, UpdateProfile,
+    CreateProfile, FeedIdentity, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate,
+    UpdateProfile,
 };
 use crate::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
@@ -41,6 +42,10 @@ const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const TOKENS_BY_REFRESH: TableDefinition<&str, &str> = TableDefinition::new("tokens_by_refresh");
 /// Counters and flags.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+
+/// A random number made with the file: names this store's change feed (see
+/// [`Store::feed_identity`]).
+const STORE_ID: &str = "store_id";
 
 /// The next profile sequence number to hand out; absent until the first profile is written,
 /// which doubles as Elasticsearch's "profile index exists".
@@ -162,6 +167,12 @@ impl RedbStore {
         tx.open_table(META).map_err(fail)?;
         tx.open_table(TOKENS).map_err(fail)?;
         tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+        {
+            let mut meta = tx.open_table(META).map_err(fail)?;
+            if meta.get(STORE_ID).map_err(fail)?.is_none() {
+                meta.insert(STORE_ID, rand::random::<i64>()).map_err(fail)?;
+            }
+        }
         tx.commit().map_err(fail)?;
         let db = Arc::new(db);
         Ok(Self {
@@ -505,6 +516,21 @@ impl Store for RedbStore {
             self.index_exists.store(true, Ordering::Release);
         }
         Ok(exists)
+    }
+
+    async fn feed_identity(&self) -> Result<Option<FeedIdentity>, StoreError> {
+        let tx = self.db.begin_read().map_err(fail)?;
+        let meta = tx.open_table(META).map_err(fail)?;
+        let read = |key: &str| -> Result<Option<i64>, StoreError> {
+            Ok(meta.get(key).map_err(fail)?.map(|v| v.value()))
+        };
+        let Some(id) = read(STORE_ID)? else {
+            return Ok(None);
+        };
+        Ok(Some(FeedIdentity {
+            id: format!("redb-{id:016x}"),
+            next_seq_no: read(NEXT_SEQ_NO)?.unwrap_or(0),
+        }))
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
