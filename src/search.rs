@@ -103,11 +103,10 @@ struct FollowedFeed {
 }
 
 struct OnDisk {
-    /// The last commit's record, until the first catch-up has checked it.
-    committed: Mutex<Option<FollowedFeed>>,
-    /// The store's feed once checked: every later commit records it.
-    feed: Mutex<Option<String>>,
-    checked: std::sync::atomic::AtomicBool,
+    /// The record of the commit found at open.
+    committed: Option<FollowedFeed>,
+    /// Set by the first catch-up's check: the store's feed, which every later commit records.
+    feed: std::sync::OnceLock<Option<String>>,
 }
 
 /// Opens the index in `dir`, or makes a new one there when there is none, it is from another
@@ -310,9 +309,8 @@ impl SuggestIndex {
                     .and_then(|metas| metas.payload)
                     .and_then(|payload| serde_json::from_str::<FollowedFeed>(&payload).ok());
                 let on_disk = OnDisk {
-                    committed: Mutex::new(committed),
-                    feed: Mutex::new(None),
-                    checked: std::sync::atomic::AtomicBool::new(false),
+                    committed,
+                    feed: std::sync::OnceLock::new(),
                 };
                 (index, Some(on_disk))
             }
@@ -391,27 +389,21 @@ impl SuggestIndex {
         let Some(on_disk) = &self.on_disk else {
             return Ok(());
         };
-        if on_disk.checked.load(Ordering::SeqCst) {
+        if on_disk.feed.get().is_some() {
             return Ok(());
         }
         let identity = store.feed_identity().await?;
-        let committed = on_disk
-            .committed
-            .lock()
-            .map_err(|_| search_error("lock poisoned"))?
-            .take();
-        let reusable = match (&identity, &committed) {
-            (Some(identity), Some(committed)) => {
-                identity.id == committed.feed && committed.through < identity.next_seq_no
+        let reused_through = match (&identity, &on_disk.committed) {
+            (Some(identity), Some(committed))
+                if identity.id == committed.feed && committed.through < identity.next_seq_no =>
+            {
+                Some(committed.through)
             }
-            _ => false,
+            _ => None,
         };
-        if reusable {
-            if let Some(committed) = &committed {
-                self.indexed_through
-                    .store(committed.through, Ordering::SeqCst);
-            }
-        } else if self.reader.searcher().num_docs() > 0 || committed.is_some() {
+        if let Some(through) = reused_through {
+            self.indexed_through.store(through, Ordering::SeqCst);
+        } else if self.reader.searcher().num_docs() > 0 || on_disk.committed.is_some() {
             tracing::info!("the suggest index on disk is not this store's: rebuilding it");
             let index = Arc::clone(self);
             tokio::task::spawn_blocking(move || -> Result<(), Error> {
@@ -426,11 +418,8 @@ impl SuggestIndex {
             .await
             .map_err(search_error)??;
         }
-        *on_disk
-            .feed
-            .lock()
-            .map_err(|_| search_error("lock poisoned"))? = identity.map(|identity| identity.id);
-        on_disk.checked.store(true, Ordering::SeqCst);
+        // Only catch-ups set it, one at a time (`catching_up`), so it is unset here.
+        let _ = on_disk.feed.set(identity.map(|identity| identity.id));
         Ok(())
     }
 
@@ -540,14 +529,10 @@ impl SuggestIndex {
     }
 
     fn commit(&self, through: i64) -> Result<(), Error> {
-        let feed = match &self.on_disk {
-            Some(on_disk) => on_disk
-                .feed
-                .lock()
-                .map_err(|_| search_error("lock poisoned"))?
-                .clone(),
-            None => None,
-        };
+        let feed = self
+            .on_disk
+            .as_ref()
+            .and_then(|on_disk| on_disk.feed.get().cloned().flatten());
         let mut writer = self
             .writer
             .lock()

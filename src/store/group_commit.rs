@@ -179,6 +179,14 @@ mod tests {
         Ok(next)
     }
 
+    /// The committed counter.
+    fn stored(db: &Database) -> u64 {
+        let read = db.begin_read().unwrap();
+        let table = read.open_table(COUNTERS).unwrap();
+        let value = table.get("n").unwrap().unwrap().value();
+        value
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writes_each_see_the_ones_before_them() {
         let (_dir, db) = open();
@@ -195,15 +203,7 @@ mod tests {
         }
         seen.sort_unstable();
         assert_eq!(seen, (1..=500).collect::<Vec<_>>());
-        let read = db.begin_read().unwrap();
-        let stored = read
-            .open_table(COUNTERS)
-            .unwrap()
-            .get("n")
-            .unwrap()
-            .unwrap()
-            .value();
-        assert_eq!(stored, 500);
+        assert_eq!(stored(&db), 500);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -239,15 +239,7 @@ mod tests {
             }
         }
         assert_eq!((ok, failed), (160, 40));
-        let read = db.begin_read().unwrap();
-        let stored = read
-            .open_table(COUNTERS)
-            .unwrap()
-            .get("n")
-            .unwrap()
-            .unwrap()
-            .value();
-        assert_eq!(stored, 160, "only the successful writes are committed");
+        assert_eq!(stored(&db), 160, "only the successful writes are committed");
     }
 
     #[tokio::test]
@@ -259,16 +251,6 @@ mod tests {
         writer.write(increment).await.unwrap();
         drop(writer);
         drop(db);
-        let reopened = Database::create(&path).unwrap();
-        let read = reopened.begin_read().unwrap();
-        assert_eq!(
-            read.open_table(COUNTERS)
-                .unwrap()
-                .get("n")
-                .unwrap()
-                .unwrap()
-                .value(),
-            1
-        );
+        assert_eq!(stored(&Database::create(&path).unwrap()), 1);
     }
 }

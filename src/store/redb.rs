@@ -323,6 +323,31 @@ impl RedbStore {
         Ok(removed.is_some())
     }
 
+    /// Writes `doc` as the profile's next version: takes a `_seq_no`, stores the document, and
+    /// moves its change-feed entry from the version it replaces (if any) to the new one.
+    fn write_version(
+        tx: &WriteTransaction,
+        profiles: &mut redb::Table<&str, &[u8]>,
+        doc: &ProfileDoc,
+        replaces_seq_no: Option<i64>,
+    ) -> Result<Versioned<ProfileDoc>, StoreError> {
+        let stored = Versioned {
+            doc: doc.clone(),
+            seq_no: Self::next_seq_no(tx)?,
+            primary_term: PRIMARY_TERM,
+        };
+        let uid = stored.doc.uid.as_str();
+        profiles
+            .insert(uid, encode_profile(&stored)?.as_slice())
+            .map_err(fail)?;
+        let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
+        if let Some(replaced) = replaces_seq_no {
+            feed.remove(replaced).map_err(fail)?;
+        }
+        feed.insert(stored.seq_no, uid).map_err(fail)?;
+        Ok(stored)
+    }
+
     /// Takes the next sequence number inside the caller's write transaction.
     fn next_seq_no(tx: &redb::WriteTransaction) -> Result<i64, StoreError> {
         let mut meta = tx.open_table(META).map_err(fail)?;
@@ -411,18 +436,8 @@ impl Store for RedbStore {
                 if let Some(existing) = same_uid {
                     return Ok(CreateProfile::UidTaken(existing));
                 }
-                let stored = Versioned {
-                    doc: doc.clone(),
-                    seq_no: Self::next_seq_no(tx)?,
-                    primary_term: PRIMARY_TERM,
-                };
-                let uid = stored.doc.uid.as_str();
-                profiles
-                    .insert(uid, encode_profile(&stored)?.as_slice())
-                    .map_err(fail)?;
-                index.insert(key.as_str(), uid).map_err(fail)?;
-                let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
-                feed.insert(stored.seq_no, uid).map_err(fail)?;
+                let stored = Self::write_version(tx, &mut profiles, &doc, None)?;
+                index.insert(key.as_str(), doc.uid.as_str()).map_err(fail)?;
                 Ok(CreateProfile::Created(stored))
             })
             .await
@@ -451,18 +466,7 @@ impl Store for RedbStore {
                     }
                     Some(current) => current,
                 };
-                let stored = Versioned {
-                    doc: doc.clone(),
-                    seq_no: Self::next_seq_no(tx)?,
-                    primary_term: PRIMARY_TERM,
-                };
-                let uid = stored.doc.uid.as_str();
-                profiles
-                    .insert(uid, encode_profile(&stored)?.as_slice())
-                    .map_err(fail)?;
-                let mut feed = tx.open_table(PROFILES_BY_SEQ).map_err(fail)?;
-                feed.remove(current).map_err(fail)?;
-                feed.insert(stored.seq_no, uid).map_err(fail)?;
+                let stored = Self::write_version(tx, &mut profiles, &doc, Some(current))?;
                 Ok(UpdateProfile::Updated(stored))
             })
             .await

@@ -20,26 +20,23 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
         let (client, server_url) = (client.clone(), server.url(""));
         async move {
             let user = format!("writer{i}");
-            let created = client
-                .put(format!("{server_url}/_security/user/{user}"))
-                .basic_auth("elastic", Some(ELASTIC_PASSWORD))
-                .json(&json!({"password": USER_PASSWORD, "roles": []}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(created.status(), 200);
-            let activated: serde_json::Value = client
-                .post(format!("{server_url}/_security/profile/_activate"))
-                .basic_auth("elastic", Some(ELASTIC_PASSWORD))
-                .json(
-                    &json!({"grant_type": "password", "username": user, "password": USER_PASSWORD}),
-                )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let (created, _) = send_json(
+                client
+                    .put(format!("{server_url}/_security/user/{user}"))
+                    .basic_auth("elastic", Some(ELASTIC_PASSWORD))
+                    .json(&json!({"password": USER_PASSWORD, "roles": []})),
+            )
+            .await;
+            assert_eq!(created, 200);
+            let (_, activated) = send_json(
+                client
+                    .post(format!("{server_url}/_security/profile/_activate"))
+                    .basic_auth("elastic", Some(ELASTIC_PASSWORD))
+                    .json(
+                        &json!({"grant_type": "password", "username": user, "password": USER_PASSWORD}),
+                    ),
+            )
+            .await;
             activated["uid"].as_str().unwrap().to_owned()
         }
     });
@@ -94,15 +91,12 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
 
     let restarted = ServerProcess::start(dir.path()).await;
     for (uid, acknowledged) in uids.iter().zip(&acknowledged) {
-        let body: serde_json::Value = client
-            .get(restarted.url(&format!("/_security/profile/{uid}?data=app")))
-            .basic_auth("elastic", Some(ELASTIC_PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, body) = send_json(
+            client
+                .get(restarted.url(&format!("/_security/profile/{uid}?data=app")))
+                .basic_auth("elastic", Some(ELASTIC_PASSWORD)),
+        )
+        .await;
         let stored = body["profiles"][0]["data"]["app"]["counter"]
             .as_u64()
             .unwrap_or(0);
