@@ -261,7 +261,10 @@ impl Error {
 
     /// The 401 for credentials that identify no enabled user; `request` completes Elasticsearch's
     /// sentence, e.g. `action [cluster:admin/xpack/security/token/create]`.
-    pub fn unable_to_authenticate(username: &str, request: &str) -> Self {
+    pub fn unable_to_authenticate(
+        username: &str,
+        request: &(dyn std::fmt::Display + Sync),
+    ) -> Self {
         Error::Unauthenticated {
             reason: format!("unable to authenticate user [{username}] for {request}"),
             challenge: Challenge::Default,

@@ -345,6 +345,26 @@ mod tokens {
             .unwrap_err();
         assert_eq!(error.reason(), "token expired");
     }
+
+    #[tokio::test]
+    async fn a_remembered_bearer_caller_ends_with_its_token() {
+        use userprofiles::auth::Credentials;
+        let f = Fixture::new();
+        let issued = client_token(&f).await;
+        let bearer = || Some(Credentials::Bearer(issued.access_token.clone()));
+        for _ in 0..2 {
+            assert!(f.engine.authenticate(bearer(), &"a test").await.is_ok());
+        }
+        f.advance(20 * 60 * 1000 - 1);
+        assert!(f.engine.authenticate(bearer(), &"a test").await.is_ok());
+        f.advance(1);
+        let error = f
+            .engine
+            .authenticate(bearer(), &"a test")
+            .await
+            .unwrap_err();
+        assert_eq!(error.reason(), "token expired");
+    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! the work is done.
 
 mod background;
+mod caller_cache;
 pub mod data_filter;
 pub mod profile_data;
 pub mod profiles;
@@ -124,6 +125,7 @@ struct Inner {
     profile_locks: StripedLocks,
     search_pool: BoundedPool,
     background: background::BackgroundTasks,
+    callers: caller_cache::CallerCache,
 }
 
 /// Per-profile write turns: a fixed set of async mutexes, a profile taking the one its uid
@@ -164,6 +166,9 @@ pub struct Engine {
 const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(20 * 60);
 /// How many users' verified passwords are remembered (Elasticsearch's default).
 const CREDENTIAL_CACHE_MAX_USERS: u64 = 100_000;
+/// How many authenticated callers are remembered (only successes are, so an unauthenticated
+/// client cannot fill it; a caller with its roles is about a kilobyte).
+const CALLER_CACHE_MAX_CALLERS: usize = 10_000;
 
 impl Engine {
     /// An engine over `store`, reading time from `clock`, with default settings.
@@ -205,6 +210,7 @@ impl Engine {
                 profile_locks: StripedLocks::new(PROFILE_LOCK_STRIPES),
                 search_pool,
                 background: background::BackgroundTasks::default(),
+                callers: caller_cache::CallerCache::new(CALLER_CACHE_MAX_CALLERS),
             }),
         })
     }
@@ -249,28 +255,50 @@ impl Engine {
     }
 
     /// Authenticates a caller. `request` describes the request for Elasticsearch's 401 reasons,
-    /// e.g. `REST request [/_security/_authenticate]`.
+    /// e.g. `REST request [/_security/_authenticate]` (written only when a 401 needs it).
     pub async fn authenticate(
         &self,
         credentials: Option<Credentials>,
-        request: &str,
-    ) -> Result<Caller, Error> {
-        let user = match credentials {
-            None => {
-                return Err(Error::Unauthenticated {
-                    reason: format!("missing authentication credentials for {request}"),
-                    challenge: Challenge::Default,
-                    unsuccessful_credentials: None,
-                })
+        request: &(dyn std::fmt::Display + Sync),
+    ) -> Result<Arc<Caller>, Error> {
+        let Some(credentials) = credentials else {
+            return Err(Error::Unauthenticated {
+                reason: format!("missing authentication credentials for {request}"),
+                challenge: Challenge::Default,
+                unsuccessful_credentials: None,
+            });
+        };
+        // Read before authenticating: a write that lands meanwhile makes the entry stale.
+        let remembered = self
+            .store()
+            .security_generation()
+            .map(|generation| (generation, self.inner.callers.key(&credentials)));
+        if let Some((generation, key)) = &remembered {
+            if let Some(caller) = self.inner.callers.get(key, *generation, self.now()) {
+                return Ok(caller);
             }
-            Some(Credentials::Basic { username, password }) => {
+        }
+        let credential_ttl = i64::try_from(CREDENTIAL_CACHE_TTL.as_millis()).unwrap_or(i64::MAX);
+        let mut expires_millis = self.now().saturating_add(credential_ttl);
+        let user = match credentials {
+            Credentials::Basic { username, password } => {
                 self.authenticate_password(&username, &password, request)
                     .await?
             }
-            Some(Credentials::Bearer(token)) => self.authenticate_token(&token).await?,
+            Credentials::Bearer(token) => {
+                let (user, token_expires_millis) = self.authenticate_token_until(&token).await?;
+                expires_millis = expires_millis.min(token_expires_millis);
+                user
+            }
         };
         let roles = self.resolve_roles(&user.roles).await?;
-        Ok(Caller { user, roles })
+        let caller = Arc::new(Caller { user, roles });
+        if let Some((generation, key)) = remembered {
+            self.inner
+                .callers
+                .insert(key, Arc::clone(&caller), generation, expires_millis);
+        }
+        Ok(caller)
     }
 
     /// Checks a username and password with the realms; `request` names what they were for in
@@ -279,7 +307,7 @@ impl Engine {
         &self,
         username: &str,
         password: &crate::auth::password::Secret,
-        request: &str,
+        request: &(dyn std::fmt::Display + Sync),
     ) -> Result<AuthenticatedUser, Error> {
         self.inner
             .realms

@@ -7,19 +7,27 @@ use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+/// Names a gRPC call in 401 reasons.
+struct GrpcRequest<'a>(&'a str);
+
+impl std::fmt::Display for GrpcRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "gRPC request [{}]", self.0)
+    }
+}
 
 async fn authenticate(
     engine: &Engine,
     authorization: Option<&[u8]>,
     method: &str,
-) -> Result<Caller, Error> {
+) -> Result<Arc<Caller>, Error> {
     let credentials = match authorization {
         Some(value) => parse_authorization(value)?,
         None => None,
     };
-    engine
-        .authenticate(credentials, &format!("gRPC request [{method}]"))
-        .await
+    engine.authenticate(credentials, &GrpcRequest(method)).await
 }
 
 /// Authenticates every `userprofiles.v1` call from its headers before tonic reads and decodes

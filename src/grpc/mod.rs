@@ -14,6 +14,7 @@ use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use crate::pb;
 use convert::status;
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 /// Implements every `userprofiles.v1` service over one engine.
@@ -29,10 +30,10 @@ impl GrpcApi {
     }
 
     /// The caller [`AuthenticateLayer`] authenticated before the message was decoded.
-    fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    fn caller<T>(request: &Request<T>) -> Result<Arc<Caller>, Status> {
         request
             .extensions()
-            .get::<Caller>()
+            .get::<Arc<Caller>>()
             .cloned()
             .ok_or_else(|| {
                 status(&Error::Internal(

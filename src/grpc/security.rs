@@ -152,7 +152,7 @@ impl pb::security_server::Security for GrpcApi {
         request: Request<pb::AuthenticateRequest>,
     ) -> Result<Response<pb::AuthenticateResponse>, Status> {
         let caller = Self::caller(&request)?;
-        Ok(Response::new(convert::authentication(caller.user)))
+        Ok(Response::new(convert::authentication(caller.user.clone())))
     }
 }
 

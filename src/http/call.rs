@@ -2,6 +2,8 @@
 //! query parameters, path lists and body fields.
 
 use super::body::{object_fields_off_worker, token_name, Field};
+use super::{json, render};
+use crate::engine::profiles::GetProfilesResult;
 use crate::error::Error;
 use crate::model::JsonObject;
 use axum::http::{Method, StatusCode};
@@ -27,14 +29,47 @@ pub(crate) struct Call {
 /// A successful answer.
 pub(crate) struct Reply {
     pub(super) status: StatusCode,
-    pub(super) body: Value,
+    pub(super) body: ReplyBody,
+}
+
+/// A reply's document: a `Value`, or an engine result the hot paths serialize directly
+/// (turned into a `Value` only when `filter_path` or `pretty` needs one).
+pub(crate) enum ReplyBody {
+    Value(Value),
+    Profiles(GetProfilesResult),
+}
+
+impl ReplyBody {
+    pub(super) fn into_value(self) -> Value {
+        match self {
+            Self::Value(value) => value,
+            Self::Profiles(result) => json::get_profiles(&result),
+        }
+    }
+
+    pub(super) fn to_bytes(&self, pretty: bool) -> Vec<u8> {
+        match self {
+            Self::Value(value) => render::to_bytes(value, pretty),
+            Self::Profiles(result) if pretty => render::to_bytes(&json::get_profiles(result), true),
+            Self::Profiles(result) => {
+                serde_json::to_vec(&json::ProfilesBody(result)).unwrap_or_default()
+            }
+        }
+    }
 }
 
 impl Reply {
     pub(super) fn ok(body: Value) -> Self {
         Self {
             status: StatusCode::OK,
-            body,
+            body: ReplyBody::Value(body),
+        }
+    }
+
+    pub(super) fn profiles(result: GetProfilesResult) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: ReplyBody::Profiles(result),
         }
     }
 }

@@ -1,59 +1,161 @@
 //! Engine results rendered as Elasticsearch's JSON documents, keys in Elasticsearch's order.
 
 use crate::auth::AuthenticatedUser;
-use crate::engine::profiles::{GetProfilesResult, Profile};
+use crate::engine::profiles::{GetProfilesResult, Profile, ProfileError};
 use crate::engine::users::UserView;
-use crate::model::RoleRecord;
+use crate::model::{ProfileUser, RoleRecord, Versioned};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 /// A profile (SPEC §1.2): `email` and `full_name` are left out when absent.
 pub fn profile(profile: &Profile) -> Value {
-    let doc = &profile.doc;
-    let mut user = Map::new();
-    user.insert("username".into(), doc.user.username.clone().into());
-    user.insert("roles".into(), doc.user.roles.clone().into());
-    user.insert("realm_name".into(), doc.user.realm.name.clone().into());
-    if let Some(email) = &doc.user.email {
-        user.insert("email".into(), email.clone().into());
-    }
-    if let Some(full_name) = &doc.user.full_name {
-        user.insert("full_name".into(), full_name.clone().into());
-    }
-    json!({
-        "uid": doc.uid,
-        "enabled": doc.enabled,
-        "last_synchronized": doc.last_synchronized,
-        "user": user,
-        "labels": doc.labels,
-        "data": doc.application_data,
-        "_doc": { "_primary_term": profile.primary_term, "_seq_no": profile.seq_no },
-    })
+    to_value(&ProfileBody(profile))
 }
 
 /// The get-profiles response: `errors` only when there are some.
 pub fn get_profiles(result: &GetProfilesResult) -> Value {
-    let mut body = Map::new();
-    body.insert(
-        "profiles".into(),
-        result.profiles.iter().map(profile).collect(),
-    );
-    if !result.errors.is_empty() {
-        let details: Map<String, Value> = result
-            .errors
-            .iter()
-            .map(|(uid, e)| {
-                (
-                    uid.clone(),
-                    json!({"type": e.error_type, "reason": e.reason}),
-                )
-            })
-            .collect();
-        body.insert(
-            "errors".into(),
-            json!({"count": result.errors.len(), "details": details}),
-        );
+    to_value(&ProfilesBody(result))
+}
+
+/// A serializable body as a `Value`, for `filter_path` and pretty printing; these bodies
+/// have string keys only, so serializing them cannot fail.
+fn to_value(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).unwrap_or(Value::Null)
+}
+
+/// A profile, serialized straight from the stored document: the get-profile path renders
+/// one per request, and building a `Value` tree first cost as much as reading the profile.
+pub struct ProfileBody<'a>(pub &'a Profile);
+
+impl Serialize for ProfileBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Versioned {
+            doc,
+            seq_no,
+            primary_term,
+        } = self.0;
+        let mut map = serializer.serialize_map(Some(7))?;
+        map.serialize_entry("uid", &doc.uid)?;
+        map.serialize_entry("enabled", &doc.enabled)?;
+        map.serialize_entry("last_synchronized", &doc.last_synchronized)?;
+        map.serialize_entry("user", &ProfileUserBody(&doc.user))?;
+        map.serialize_entry("labels", &doc.labels)?;
+        map.serialize_entry("data", &doc.application_data)?;
+        map.serialize_entry(
+            "_doc",
+            &DocVersion {
+                primary_term: *primary_term,
+                seq_no: *seq_no,
+            },
+        )?;
+        map.end()
     }
-    Value::Object(body)
+}
+
+struct ProfileUserBody<'a>(&'a ProfileUser);
+
+impl Serialize for ProfileUserBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let user = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("username", &user.username)?;
+        map.serialize_entry("roles", &user.roles)?;
+        map.serialize_entry("realm_name", &user.realm.name)?;
+        if let Some(email) = &user.email {
+            map.serialize_entry("email", email)?;
+        }
+        if let Some(full_name) = &user.full_name {
+            map.serialize_entry("full_name", full_name)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct DocVersion {
+    #[serde(rename = "_primary_term")]
+    primary_term: i64,
+    #[serde(rename = "_seq_no")]
+    seq_no: i64,
+}
+
+/// The get-profiles response, serialized straight from the engine's result.
+pub struct ProfilesBody<'a>(pub &'a GetProfilesResult);
+
+impl Serialize for ProfilesBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let result = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry(
+            "profiles",
+            &SerializeIter(|| result.profiles.iter().map(ProfileBody)),
+        )?;
+        if !result.errors.is_empty() {
+            map.serialize_entry("errors", &ProfileErrorsBody(&result.errors))?;
+        }
+        map.end()
+    }
+}
+
+struct ProfileErrorsBody<'a>(&'a BTreeMap<String, ProfileError>);
+
+impl Serialize for ProfileErrorsBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Detail<'a> {
+            #[serde(rename = "type")]
+            error_type: &'a str,
+            reason: &'a str,
+        }
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("count", &self.0.len())?;
+        map.serialize_entry(
+            "details",
+            &SerializeMapIter(|| {
+                self.0.iter().map(|(uid, e)| {
+                    (
+                        uid,
+                        Detail {
+                            error_type: e.error_type,
+                            reason: &e.reason,
+                        },
+                    )
+                })
+            }),
+        )?;
+        map.end()
+    }
+}
+
+/// A sequence serialized from an iterator, without collecting it first.
+struct SerializeIter<F>(F);
+
+impl<F, I> Serialize for SerializeIter<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+/// A map serialized from an iterator of pairs, without collecting it first.
+struct SerializeMapIter<F>(F);
+
+impl<F, I, K, V> Serialize for SerializeMapIter<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = (K, V)>,
+    K: Serialize,
+    V: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map((self.0)())
+    }
 }
 
 /// Users keyed by username; `profile_uid` only when asked for and present.

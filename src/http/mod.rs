@@ -274,7 +274,9 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         .await
         .unwrap_or_else(|_| Err(Error::panicked()));
         match handled {
-            Ok(Reply { status, body }) => json_response(status, &body, pretty, media.content_type),
+            Ok(Reply { status, body }) => {
+                base_response(status, media.content_type, body.to_bytes(pretty))
+            }
             Err(error) => error_response(&error, pretty, media.content_type),
         }
     }
@@ -294,12 +296,23 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
     response
 }
 
-async fn authenticate(engine: &Engine, headers: &HeaderMap, uri: &str) -> Result<Caller, Error> {
+/// Names a REST request in 401 reasons, as Elasticsearch does.
+struct RestRequest<'a>(&'a str);
+
+impl std::fmt::Display for RestRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "REST request [{}]", self.0)
+    }
+}
+
+async fn authenticate(
+    engine: &Engine,
+    headers: &HeaderMap,
+    uri: &str,
+) -> Result<std::sync::Arc<Caller>, Error> {
     let credentials = match headers.get(header::AUTHORIZATION) {
         Some(value) => parse_authorization(value.as_bytes())?,
         None => None,
     };
-    engine
-        .authenticate(credentials, &format!("REST request [{uri}]"))
-        .await
+    engine.authenticate(credentials, &RestRequest(uri)).await
 }

@@ -7,13 +7,26 @@
 //! therefore carries the generation seen before the fetch and is dropped if any write happened
 //! since (fills and invalidations take the same lock).
 
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 use std::sync::Mutex;
 
-/// Decoded records by key, absent ones included, bounded by their encoded size.
+/// Decoded records by key, absent ones included, bounded by their encoded size. quick_cache
+/// rather than moka: a hit is a sharded read lock and a clone, where moka's bookkeeping per
+/// read was a visible share of every authenticated request (users, roles and profiles are
+/// each read once per request).
 pub struct RecordCache<T: Clone + Send + Sync + 'static> {
-    entries: Cache<String, Entry<T>>,
+    entries: Cache<String, Entry<T>, ByWeight>,
     generation: Mutex<u64>,
+}
+
+/// Weighs an entry by what it recorded at fill time.
+#[derive(Clone)]
+struct ByWeight;
+
+impl<T> quick_cache::Weighter<String, Entry<T>> for ByWeight {
+    fn weight(&self, _key: &String, entry: &Entry<T>) -> u64 {
+        u64::from(entry.weight)
+    }
 }
 
 #[derive(Clone)]
@@ -30,11 +43,10 @@ pub struct Ticket(u64);
 impl<T: Clone + Send + Sync + 'static> RecordCache<T> {
     /// A cache holding at most `max_bytes` of records (weighed by their encoded size).
     pub fn new(max_bytes: u64) -> Self {
+        // quick_cache sizes its tables from an item estimate: records weigh about 1 KiB.
+        let estimated_items = usize::try_from(max_bytes / 1024).unwrap_or(1024).max(64);
         Self {
-            entries: Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(|_: &String, entry: &Entry<T>| entry.weight)
-                .build(),
+            entries: Cache::with_weighter(estimated_items, max_bytes, ByWeight),
             generation: Mutex::new(0),
         }
     }
@@ -68,14 +80,14 @@ impl<T: Clone + Send + Sync + 'static> RecordCache<T> {
     pub fn invalidate(&self, key: &str) {
         let mut generation = self.lock();
         *generation += 1;
-        self.entries.invalidate(key);
+        self.entries.remove(key);
     }
 
     /// Forgets everything (after a write whose keys are not known one by one).
     pub fn clear(&self) {
         let mut generation = self.lock();
         *generation += 1;
-        self.entries.invalidate_all();
+        self.entries.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, u64> {

@@ -161,6 +161,14 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any profile was ever created (Elasticsearch's "profile index exists").
     async fn profile_index_exists(&self) -> Result<bool, StoreError>;
 
+    /// A number that changes after every write to users, roles or tokens made through this
+    /// store, when this store is their only writer: whatever was derived from them (an
+    /// authenticated caller) stays exact while it is unchanged. `None` (the default) when other
+    /// processes write them too (PostgreSQL replicas): then nothing derived may be reused.
+    fn security_generation(&self) -> Option<u64> {
+        None
+    }
+
     /// Which change feed this store has and how far it has gone, so a suggest index kept on
     /// disk is reused only on the feed it followed and never ahead of it. `None` (the
     /// default): the index is rebuilt at every start.

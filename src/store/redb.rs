@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// uid -> JSON of `Versioned<ProfileDoc>`.
@@ -72,6 +72,12 @@ pub struct RedbStore {
     users: Arc<RecordCache<UserRecord>>,
     roles: Arc<RecordCache<RoleRecord>>,
     tokens: Arc<RecordCache<TokenRecord>>,
+    /// Decoded profiles: a get by uid is the hottest read, and decoding its JSON cost more
+    /// than the rest of the store read. Invalidated after every profile write commits.
+    profiles: Arc<RecordCache<Versioned<ProfileDoc>>>,
+    /// Bumped after every committed write to users, roles or tokens (see
+    /// [`Store::security_generation`]).
+    security_writes: Arc<AtomicU64>,
     /// Once the profile index exists it always will (nothing deletes it): every get asks.
     index_exists: Arc<AtomicBool>,
 }
@@ -83,6 +89,10 @@ const REDB_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// How much decoded users, roles and tokens each cache may hold (by encoded size).
 const RECORD_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How much decoded profiles the profile cache may hold (by encoded size; at about 1 KiB a
+/// profile, the 30,000 most recently read).
+const PROFILE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 fn fail(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(error.to_string())
@@ -181,6 +191,8 @@ impl RedbStore {
             users: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
             roles: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
             tokens: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
+            profiles: Arc::new(RecordCache::new(PROFILE_CACHE_BYTES)),
+            security_writes: Arc::new(AtomicU64::new(0)),
             index_exists: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -249,6 +261,7 @@ impl RedbStore {
             })
             .await;
         cache.invalidate(&key);
+        self.security_written();
         written
     }
 
@@ -265,7 +278,14 @@ impl RedbStore {
             .write(move |tx| Self::delete_record(tx, table, &owned))
             .await;
         cache.invalidate(key);
+        self.security_written();
         deleted
+    }
+
+    /// Called after a write to users, roles or tokens commits (or fails: its outcome is then
+    /// unknown), before it is answered.
+    fn security_written(&self) {
+        self.security_writes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// [`Self::read_record`] through `cache`.
@@ -364,35 +384,50 @@ impl RedbStore {
 #[async_trait]
 impl Store for RedbStore {
     async fn get_profile(&self, uid: &str) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
-        Ok(self.read_record(None, PROFILES, uid).await?.0)
+        self.cached_read(&self.profiles, PROFILES, uid).await
     }
 
     async fn get_profiles(&self, uids: &[String]) -> Result<Vec<ProfileSlot>, StoreError> {
-        // One snapshot for all uids; decoded here unless together they are large.
-        let raw = {
+        let mut slots: Vec<Option<ProfileSlot>> = uids
+            .iter()
+            .map(|uid| self.profiles.get(uid).map(Ok))
+            .collect();
+        if slots.iter().all(Option::is_some) {
+            return Ok(slots.into_iter().flatten().collect());
+        }
+        // The misses, from one snapshot; decoded here unless together they are large.
+        let ticket = self.profiles.ticket();
+        let misses: Vec<usize> = (0..uids.len()).filter(|&i| slots[i].is_none()).collect();
+        let (raw, total) = {
             let tx = self.db.begin_read().map_err(fail)?;
             let table = tx.open_table(PROFILES).map_err(fail)?;
-            let mut raw = Vec::with_capacity(uids.len());
+            let mut raw = Vec::with_capacity(misses.len());
             let mut total = 0;
-            for uid in uids {
-                let value = table.get(uid.as_str()).map_err(fail)?;
+            for &i in &misses {
+                let value = table.get(uids[i].as_str()).map_err(fail)?;
                 let bytes = value.map(|v| v.value().to_vec());
                 total += bytes.as_ref().map_or(0, Vec::len);
                 raw.push(bytes);
             }
-            if total <= INLINE_DECODE_BYTES {
-                return Ok(raw
-                    .into_iter()
-                    .map(|bytes| bytes.map(|b| decode(&b)).transpose())
-                    .collect());
-            }
-            raw
+            (raw, total)
         };
-        Ok(decode_off_worker(raw)
-            .await?
-            .into_iter()
-            .map(Option::transpose)
-            .collect())
+        let lengths: Vec<usize> = raw.iter().map(|b| b.as_ref().map_or(0, Vec::len)).collect();
+        let decoded: Vec<Option<Result<Versioned<ProfileDoc>, StoreError>>> =
+            if total <= INLINE_DECODE_BYTES {
+                raw.into_iter()
+                    .map(|bytes| bytes.map(|b| decode(&b)))
+                    .collect()
+            } else {
+                decode_off_worker(raw).await?
+            };
+        for ((i, value), len) in misses.into_iter().zip(decoded).zip(lengths) {
+            let slot = value.transpose();
+            if let Ok(found) = &slot {
+                self.profiles.fill(&uids[i], found.clone(), len, ticket);
+            }
+            slots[i] = Some(slot);
+        }
+        Ok(slots.into_iter().flatten().collect())
     }
 
     async fn find_profile_by_user(
@@ -409,7 +444,9 @@ impl Store for RedbStore {
 
     async fn create_profile(&self, doc: ProfileDoc) -> Result<CreateProfile, StoreError> {
         let key = user_key(&doc.user.username, &doc.user.realm.realm_type);
-        self.writer
+        let uid = doc.uid.clone();
+        let created = self
+            .writer
             .write(move |tx| {
                 let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
                 let mut index = tx.open_table(PROFILES_BY_USER).map_err(fail)?;
@@ -440,7 +477,10 @@ impl Store for RedbStore {
                 index.insert(key.as_str(), doc.uid.as_str()).map_err(fail)?;
                 Ok(CreateProfile::Created(stored))
             })
-            .await
+            .await;
+        // After the commit (or a failed one, whose outcome is unknown), before the answer.
+        self.profiles.invalidate(&uid);
+        created
     }
 
     async fn update_profile(
@@ -448,7 +488,9 @@ impl Store for RedbStore {
         doc: ProfileDoc,
         expected_seq_no: i64,
     ) -> Result<UpdateProfile, StoreError> {
-        self.writer
+        let uid = doc.uid.clone();
+        let updated = self
+            .writer
             .write(move |tx| {
                 let mut profiles = tx.open_table(PROFILES).map_err(fail)?;
                 let current = profiles
@@ -469,7 +511,9 @@ impl Store for RedbStore {
                 let stored = Self::write_version(tx, &mut profiles, &doc, Some(current))?;
                 Ok(UpdateProfile::Updated(stored))
             })
-            .await
+            .await;
+        self.profiles.invalidate(&uid);
+        updated
     }
 
     async fn profiles_changed_since(
@@ -520,6 +564,10 @@ impl Store for RedbStore {
             self.index_exists.store(true, Ordering::Release);
         }
         Ok(exists)
+    }
+
+    fn security_generation(&self) -> Option<u64> {
+        Some(self.security_writes.load(Ordering::Acquire))
     }
 
     async fn feed_identity(&self) -> Result<Option<FeedIdentity>, StoreError> {
@@ -599,6 +647,7 @@ impl Store for RedbStore {
             })
             .await;
         self.tokens.invalidate(&id);
+        self.security_written();
         written
     }
 
@@ -645,6 +694,7 @@ impl Store for RedbStore {
             })
             .await;
         self.tokens.invalidate(&id);
+        self.security_written();
         written
     }
 
@@ -676,6 +726,7 @@ impl Store for RedbStore {
             })
             .await;
         self.tokens.clear();
+        self.security_written();
         removed
     }
 }

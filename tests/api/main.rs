@@ -2,6 +2,7 @@
 
 mod activate;
 mod bad_input;
+mod caches;
 mod durability;
 mod get;
 mod helpers;

@@ -364,16 +364,28 @@ impl Engine {
 
     /// Authenticates a bearer access token.
     pub async fn authenticate_token(&self, token: &Secret) -> Result<AuthenticatedUser, Error> {
+        Ok(self.authenticate_token_until(token).await?.0)
+    }
+
+    /// [`Self::authenticate_token`], with the time the token stops being accepted.
+    pub(crate) async fn authenticate_token_until(
+        &self,
+        token: &Secret,
+    ) -> Result<(AuthenticatedUser, i64), Error> {
         let Some(record) = self.store().get_token(&digest(token.expose())).await? else {
             return Err(super::invalid_bearer_token());
         };
         if record.access_invalidated || self.now() >= record.access_expires_millis {
             return Err(expired_token());
         }
-        Ok(AuthenticatedUser {
-            identity: record.subject,
-            authentication_type: AuthenticationType::Token,
-        })
+        let expires_millis = record.access_expires_millis;
+        Ok((
+            AuthenticatedUser {
+                identity: record.subject,
+                authentication_type: AuthenticationType::Token,
+            },
+            expires_millis,
+        ))
     }
 }
 

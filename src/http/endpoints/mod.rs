@@ -7,7 +7,7 @@ pub(super) mod roles;
 pub(super) mod tokens;
 pub(super) mod users;
 
-use super::call::{Call, Reply};
+use super::call::{Call, Reply, ReplyBody};
 use crate::engine::data_filter::DataFilter;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
@@ -39,9 +39,11 @@ pub(super) async fn run(
         .transpose()?;
     let mut reply = handler(engine, caller, call).await?;
     if let (Some(filter), true) = (filter_path, reply.status.is_success()) {
-        if let Value::Object(map) = &reply.body {
-            reply.body = Value::Object(filter.apply(map));
-        }
+        let body = std::mem::replace(&mut reply.body, ReplyBody::Value(Value::Null));
+        reply.body = match body.into_value() {
+            Value::Object(map) => ReplyBody::Value(Value::Object(filter.apply(&map))),
+            other => ReplyBody::Value(other),
+        };
     }
     Ok(reply)
 }

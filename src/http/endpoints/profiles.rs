@@ -43,7 +43,7 @@ pub(crate) async fn get(engine: &Engine, caller: &Caller, call: &Call) -> Result
     let result = engine
         .get_profiles(caller, &call.path_list(), &filter)
         .await?;
-    Ok(Reply::ok(json::get_profiles(&result)))
+    Ok(Reply::profiles(result))
 }
 
 pub(crate) async fn update_data(
