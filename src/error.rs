@@ -150,9 +150,17 @@ pub enum Error {
     DocumentParsing(String),
     /// `status_exception` with status 400.
     BadStatus(String),
-    /// A bad `Accept`/`Content-Type` compatible-with version: `media_type_header_exception`, 400,
-    /// whose cause (a `status_exception`) says what was wrong.
-    MediaTypeHeader(String),
+    /// A malformed `Accept`/`Content-Type` header or a bad compatible-with version:
+    /// `media_type_header_exception`, 400, naming the headers at fault, whose cause says what
+    /// was wrong (`illegal_argument_exception` for syntax, `status_exception` for versions).
+    MediaTypeHeader {
+        /// The headers named in the reason, e.g. `Accept` or `Accept, Content-Type`.
+        headers: &'static str,
+        /// The cause's Elasticsearch type.
+        cause_type: &'static str,
+        /// The cause's reason.
+        detail: String,
+    },
     /// A token-endpoint failure in OAuth2's own format (RFC 6749 §5.2), 400: `error` is
     /// `invalid_request`, `unsupported_grant_type` or `invalid_grant`.
     OAuth {
@@ -293,7 +301,7 @@ impl Error {
             Error::XContentParse(_) => "x_content_parse_exception",
             Error::BadStatus(_) => "status_exception",
             Error::DocumentParsing(_) => "document_parsing_exception",
-            Error::MediaTypeHeader(_) => "media_type_header_exception",
+            Error::MediaTypeHeader { .. } => "media_type_header_exception",
             Error::OAuth { error, .. } => error,
             Error::ContentTooLong { .. } => "content_too_long_exception",
             Error::Unauthenticated { .. } | Error::Forbidden(_) => "security_exception",
@@ -326,7 +334,7 @@ impl Error {
             | Error::XContentParse(_)
             | Error::BadStatus(_)
             | Error::DocumentParsing(_)
-            | Error::MediaTypeHeader(_)
+            | Error::MediaTypeHeader { .. }
             | Error::TooLongHttpLine(_)
             | Error::TooLongHttpHeader(_)
             | Error::OAuth { .. } => ErrorCode::BadRequest,
@@ -415,7 +423,9 @@ impl Error {
                 format!("request body of [{length}] bytes exceeds the limit of [{limit}] bytes")
             }
             Error::Unauthenticated { reason, .. } => reason.clone(),
-            Error::MediaTypeHeader(_) => "Invalid media-type value on headers [Accept, Content-Type]".into(),
+            Error::MediaTypeHeader { headers, .. } => {
+                format!("Invalid media-type value on headers [{headers}]")
+            }
             Error::OAuth { description, .. } => description.clone(),
             Error::DocumentMissing { uid } => format!("[profile_{uid}]: document missing"),
             Error::NothingFound(Missing::User(name)) => format!("user [{name}] not found"),

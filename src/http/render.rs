@@ -159,9 +159,9 @@ pub fn error_body(error: &Error) -> Value {
     }
     // `root_cause` names the innermost cause, which only a media-type error has here.
     let inner_cause = match error {
-        Error::MediaTypeHeader(detail) => {
-            Some(json!({"type": "status_exception", "reason": detail}))
-        }
+        Error::MediaTypeHeader {
+            cause_type, detail, ..
+        } => Some(json!({"type": cause_type, "reason": detail})),
         _ => None,
     };
     let mut top = Map::new();

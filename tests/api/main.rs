@@ -3,6 +3,7 @@
 mod activate;
 mod bad_input;
 mod caches;
+mod clients;
 mod durability;
 mod get;
 mod helpers;

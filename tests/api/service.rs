@@ -187,6 +187,38 @@ async fn pretty_output_and_vendor_media_types_are_honoured() {
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["username"], "elastic");
+
+    // A header that is not a media type is refused as Elasticsearch refuses it, naming it.
+    let (status, body) = send_json(
+        app.es(Method::GET, "/_security/_authenticate")
+            .header("accept", "nonsense"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"error": {
+            "root_cause": [{"type": "illegal_argument_exception", "reason": "invalid media-type [nonsense]"}],
+            "type": "media_type_header_exception",
+            "reason": "Invalid media-type value on headers [Accept]",
+            "caused_by": {"type": "illegal_argument_exception", "reason": "invalid media-type [nonsense]"}
+        }, "status": 400})
+    );
+    // A body whose Content-Type asks for a version the Accept header does not.
+    let (status, body) = send_json(
+        app.es(Method::POST, "/_security/profile/_activate")
+            .header(
+                "content-type",
+                "application/vnd.elasticsearch+json;compatible-with=8",
+            )
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["caused_by"]["reason"],
+        "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version and the compatible versions must match. Accept=null, Content-Type=application/vnd.elasticsearch+json;compatible-with=8"
+    );
 }
 
 #[tokio::test]
