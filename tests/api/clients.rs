@@ -1,49 +1,71 @@
 //! The clients users have, unmodified, against the real server: the official Elasticsearch
-//! JavaScript client on the gateway and @grpc/grpc-js with proto-loader on the gRPC port
-//! (`clients/node/`). They need Node.js and `npm ci --prefix clients/node`; without them these
-//! tests say so loudly and pass, unless `REQUIRE_NODE_CLIENTS=1` (set by `.ci/run`), under
-//! which a missing client is a failure.
+//! JavaScript and Python clients on the gateway, @grpc/grpc-js with proto-loader and grpcio on
+//! the gRPC port (`clients/node/`, `clients/python/`). They need Node.js with
+//! `npm ci --prefix clients/node`, and a virtualenv at `clients/python/.venv` with
+//! `clients/python/requirements.txt`; without them these tests say so loudly and pass, unless
+//! `REQUIRE_CLIENTS=1` (set by `.ci/run`), under which a missing client is a failure.
 
 use crate::helpers::*;
 use std::path::{Path, PathBuf};
 
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/node")
+fn clients_dir(language: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(language)
 }
 
-/// Whether Node.js and the installed client packages are there; panics under
-/// `REQUIRE_NODE_CLIENTS=1` when they are not.
-fn node_clients_available() -> bool {
-    let node = std::process::Command::new("node").arg("--version").output();
-    let installed = clients_dir()
-        .join("node_modules/@elastic/elasticsearch")
-        .is_dir()
-        && clients_dir().join("node_modules/@grpc/grpc-js").is_dir();
-    if node.is_ok_and(|o| o.status.success()) && installed {
+fn interpreter(language: &str) -> PathBuf {
+    match language {
+        "node" => PathBuf::from("node"),
+        _ => clients_dir("python").join(".venv/bin/python"),
+    }
+}
+
+/// Whether a language's interpreter and installed client packages are there; panics under
+/// `REQUIRE_CLIENTS=1` when they are not.
+fn clients_available(language: &str) -> bool {
+    let (installed, setup) = match language {
+        "node" => (
+            clients_dir("node")
+                .join("node_modules/@elastic/elasticsearch")
+                .is_dir(),
+            "npm ci --prefix clients/node",
+        ),
+        _ => (
+            true,
+            "python3 -m venv clients/python/.venv && clients/python/.venv/bin/pip install -r clients/python/requirements.txt",
+        ),
+    };
+    let runs = std::process::Command::new(interpreter(language))
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if runs && installed {
         return true;
     }
-    let required = std::env::var("REQUIRE_NODE_CLIENTS").is_ok_and(|v| v == "1");
+    let required = std::env::var("REQUIRE_CLIENTS").is_ok_and(|v| v == "1");
     assert!(
         !required,
-        "REQUIRE_NODE_CLIENTS=1 but Node.js or clients/node/node_modules is missing (npm ci --prefix clients/node)"
+        "REQUIRE_CLIENTS=1 but the {language} clients are not installed ({setup})"
     );
-    eprintln!(
-        "\n*** SKIPPED: Node.js client tests need `node` and `npm ci --prefix clients/node` ***\n"
-    );
+    eprintln!("\n*** SKIPPED: the {language} client tests need: {setup} ***\n");
     false
 }
 
-/// Runs `script` with `env`, off the async workers (the server runs on this test's runtime),
-/// and returns its standard output; fails the test with the script's output if it fails.
-async fn run_node(script: &str, env: Vec<(&'static str, String)>) -> String {
+/// Runs `script` of `language` with `env`, off the async workers (the server runs on this
+/// test's runtime), and returns its standard output; fails the test with the script's output
+/// if it fails.
+async fn run_client(language: &str, script: &str, env: Vec<(&'static str, String)>) -> String {
     let owned = script.to_owned();
+    let program = interpreter(language);
+    let dir = clients_dir(language);
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
+        std::process::Command::new(program)
             .arg(&owned)
-            .current_dir(clients_dir())
+            .current_dir(dir)
             .envs(env)
             .output()
-            .expect("node runs")
+            .expect("the client runs")
     })
     .await
     .unwrap();
@@ -58,11 +80,12 @@ async fn run_node(script: &str, env: Vec<(&'static str, String)>) -> String {
 
 #[tokio::test]
 async fn the_official_javascript_client_works_unmodified() {
-    if !node_clients_available() {
+    if !clients_available("node") {
         return;
     }
     let app = spawn_app().await;
-    let stdout = run_node(
+    let stdout = run_client(
+        "node",
         "es-client.mjs",
         vec![
             ("ES_URL", app.http.clone()),
@@ -75,11 +98,12 @@ async fn the_official_javascript_client_works_unmodified() {
 
 #[tokio::test]
 async fn grpc_js_with_proto_loader_calls_every_user_profiles_method() {
-    if !node_clients_available() {
+    if !clients_available("node") {
         return;
     }
     let app = spawn_app().await;
-    let stdout = run_node(
+    let stdout = run_client(
+        "node",
         "grpc-client.mjs",
         vec![
             ("GRPC_ADDR", app.grpc_addr.clone()),
@@ -88,4 +112,43 @@ async fn grpc_js_with_proto_loader_calls_every_user_profiles_method() {
     )
     .await;
     assert!(stdout.contains("grpc-client: 7 checks passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_official_python_client_works_unmodified() {
+    if !clients_available("python") {
+        return;
+    }
+    let app = spawn_app().await;
+    let stdout = run_client(
+        "python",
+        "es_client.py",
+        vec![
+            ("ES_URL", app.http.clone()),
+            ("ELASTIC_PASSWORD", ELASTIC_PASSWORD.to_owned()),
+        ],
+    )
+    .await;
+    assert!(stdout.contains("es_client.py: 6 checks passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn grpcio_with_stubs_generated_from_the_contract_works() {
+    if !clients_available("python") {
+        return;
+    }
+    let app = spawn_app().await;
+    let stdout = run_client(
+        "python",
+        "grpc_client.py",
+        vec![
+            ("GRPC_ADDR", app.grpc_addr.clone()),
+            ("ELASTIC_PASSWORD", ELASTIC_PASSWORD.to_owned()),
+        ],
+    )
+    .await;
+    assert!(
+        stdout.contains("grpc_client.py: 3 checks passed"),
+        "{stdout}"
+    );
 }
