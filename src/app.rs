@@ -3,6 +3,7 @@
 //! Shutdown order: the signal flips gRPC health to NOT_SERVING, both listeners stop accepting,
 //! in-flight requests drain (bounded by the grace period), then `run` returns.
 
+use crate::admin::Readiness;
 use crate::auth::password::Secret;
 use crate::config::{Config, StoreKind};
 use crate::engine::{Clock, Engine, EngineSettings, SystemClock};
@@ -78,6 +79,12 @@ pub async fn run_from_config(
             config.http_addr
         ))
     })?;
+    let admin = TcpListener::bind(config.admin_addr).await.map_err(|e| {
+        AppError::Startup(format!(
+            "cannot bind admin address {}: {e}",
+            config.admin_addr
+        ))
+    })?;
     if config.max_in_flight_body_bytes < config.max_body_bytes {
         return Err(AppError::Startup(format!(
             "--max-in-flight-body-bytes ({}) must be at least --max-body-bytes ({})",
@@ -127,16 +134,51 @@ pub async fn run_from_config(
             .filter(|p| !p.is_empty())
             .map(Secret::new),
     };
-    run(options, grpc, http, shutdown).await
+    run(options, Listeners { grpc, http, admin }, shutdown).await
 }
 
-/// Serves gRPC on `grpc` and the JSON gateway on `http` until `shutdown` resolves.
+/// The bound sockets `run` serves on.
+pub struct Listeners {
+    /// gRPC (`userprofiles.v1`, health, reflection).
+    pub grpc: TcpListener,
+    /// The Elasticsearch JSON gateway.
+    pub http: TcpListener,
+    /// `/metrics`, `/livez`, `/readyz`.
+    pub admin: TcpListener,
+}
+
+/// Aborts a spawned task when dropped, so an early return from `run` leaves nothing serving.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves gRPC, the JSON gateway and the admin endpoints until `shutdown` resolves.
 pub async fn run(
     options: Options,
-    grpc: TcpListener,
-    http: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
+    let Listeners { grpc, http, admin } = listeners;
+    let _ = crate::telemetry::metrics_handle();
+    // Up first, so probes see a live process (and why it is not ready) while the store opens
+    // and the suggest index is built.
+    let readiness = Arc::new(Readiness::default());
+    let admin_addr = admin
+        .local_addr()
+        .map_err(|e| AppError::Startup(e.to_string()))?;
+    let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
+    let admin_task = AbortOnDrop(tokio::spawn(crate::admin::serve(
+        admin,
+        Arc::clone(&readiness),
+        async move {
+            let mut rx = admin_stop_rx;
+            let _ = rx.wait_for(|stop| *stop).await;
+        },
+    )));
     let (store, store_description): (Arc<dyn Store>, String) = match &options.database_url {
         Some(url) => (
             Arc::new(
@@ -168,6 +210,7 @@ pub async fn run(
     engine.refresh_suggest_index().await.map_err(|e| {
         AppError::Startup(format!("cannot build the suggest index: {}", e.reason()))
     })?;
+    readiness.index_built();
     match engine
         .bootstrap_elastic(options.elastic_password.clone())
         .await
@@ -179,15 +222,13 @@ pub async fn run(
         Ok(None) => {}
         Err(e) => return Err(AppError::Startup(e.reason())),
     }
-    let _ = crate::telemetry::metrics_handle();
-
     let grpc_addr = grpc
         .local_addr()
         .map_err(|e| AppError::Startup(e.to_string()))?;
     let http_addr = http
         .local_addr()
         .map_err(|e| AppError::Startup(e.to_string()))?;
-    tracing::info!(%grpc_addr, %http_addr, store = %store_description, "userprofiles serving");
+    tracing::info!(%grpc_addr, %http_addr, %admin_addr, store = %store_description, "userprofiles serving");
 
     engine.start_background_tasks();
     let engine_for_shutdown = engine.clone();
@@ -201,6 +242,7 @@ pub async fn run(
     let health_watch = tokio::spawn(watch_store_health(
         Arc::clone(&store),
         health_reporter.clone(),
+        Arc::clone(&readiness),
     ));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -287,13 +329,19 @@ pub async fn run(
         () = shutdown => {}
     }
     tracing::info!("shutdown requested: draining in-flight requests");
+    readiness.draining();
     health_watch.abort();
     let _ = health_watch.await;
     // The engine's own tasks hold the store, which a restart reopens: wait for them to stop.
     engine_for_shutdown.stop_background_tasks().await;
     set_health(&health_reporter, false).await;
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(options.shutdown_grace, servers).await {
+    let drained = tokio::time::timeout(options.shutdown_grace, servers).await;
+    // The admin listener answers `/readyz` 503 until the last request has drained.
+    let _ = admin_stop_tx.send(true);
+    let mut admin_task = admin_task;
+    let _ = tokio::time::timeout(Duration::from_secs(1), &mut admin_task.0).await;
+    match drained {
         Ok(result) => {
             tracing::info!("shutdown complete");
             result
@@ -311,8 +359,13 @@ pub async fn run(
 /// How often the store's reachability is checked for gRPC health.
 const STORE_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Reports NOT_SERVING while the store does not answer, SERVING again once it does.
-async fn watch_store_health(store: Arc<dyn Store>, reporter: tonic_health::server::HealthReporter) {
+/// Reports NOT_SERVING (and `/readyz` 503) while the store does not answer, SERVING again
+/// once it does.
+async fn watch_store_health(
+    store: Arc<dyn Store>,
+    reporter: tonic_health::server::HealthReporter,
+    readiness: Arc<Readiness>,
+) {
     let mut serving = true;
     let mut ticks = tokio::time::interval(STORE_HEALTH_INTERVAL);
     loop {
@@ -330,6 +383,7 @@ async fn watch_store_health(store: Arc<dyn Store>, reporter: tonic_health::serve
             if healthy {
                 tracing::info!("store reachable again: reporting SERVING");
             }
+            readiness.set_store_reachable(healthy);
             set_health(&reporter, healthy).await;
             serving = healthy;
         }

@@ -23,6 +23,13 @@ pub enum StoreKind {
     Postgres,
 }
 
+/// What the binary does instead of serving.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Exit 0 when the local `/readyz` (at `--admin-addr`) answers 200, else 1.
+    Healthcheck,
+}
+
 /// Everything the service can be told at start-up.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -42,6 +49,20 @@ pub struct Config {
     /// Address of the Elasticsearch-compatible HTTP listener.
     #[arg(long, env = "USERPROFILES_HTTP_ADDR", default_value = "127.0.0.1:9200")]
     pub http_addr: SocketAddr,
+
+    /// Address of the admin listener (`/metrics`, `/livez`, `/readyz`): always plaintext and
+    /// unauthenticated, for probes and Prometheus; keep it off public networks.
+    #[arg(
+        long,
+        env = "USERPROFILES_ADMIN_ADDR",
+        default_value = "127.0.0.1:9600"
+    )]
+    pub admin_addr: SocketAddr,
+
+    /// `healthcheck`: ask the local `/readyz` and exit 0 when ready (for container health
+    /// checks in images without a shell).
+    #[command(subcommand)]
+    pub command: Option<Command>,
 
     /// Which store to use.
     #[arg(long, env = "USERPROFILES_STORE", value_enum, default_value = "redb")]

@@ -2,6 +2,7 @@
 //! userprofiles: the Elasticsearch user-profile APIs as a gRPC service and an
 //! Elasticsearch-compatible JSON gateway, both served from one engine.
 
+pub mod admin; // the admin listener: /metrics, /livez, /readyz; the healthcheck subcommand
 pub mod app; // builds store, engine and both servers from bound listeners; runs until shutdown
 pub mod auth; // password hashing, credential cache, caller authentication, privileges
 pub mod config; // command-line flags with environment fallbacks

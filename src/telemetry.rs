@@ -1,8 +1,8 @@
 //! Logging and metrics set-up.
 
 use crate::config::LogFormat;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::collections::HashSet;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -34,29 +34,80 @@ pub fn install_panic_hook() {
     }));
 }
 
+/// Histogram buckets of every `*_seconds` metric, 0.5 ms to 10 s: these requests take
+/// milliseconds, and a bucket per doubling-ish step keeps series few.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// The process-wide Prometheus recorder, installed on first use. Tests start several servers
-/// in one process, and a recorder can be installed only once.
+/// in one process, and a recorder can be installed only once. `*_seconds` metrics render as
+/// Prometheus histograms (what dashboards for `grpc_server_handling_seconds` and
+/// `http_server_request_duration_seconds` expect), not summaries.
 pub fn metrics_handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
         .clone()
 }
 
-/// The metric and log label for a gRPC request path: the path itself when it names a method
-/// this server serves, `unknown` otherwise. Paths are client-chosen, so using them raw would
-/// let anyone create unbounded metric series.
-pub fn grpc_method_label(path: &str) -> &'static str {
-    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+/// A served gRPC method as go-grpc-prometheus labels it.
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcMethodLabels {
+    /// `unary`, `client_stream`, `server_stream` or `bidi_stream`.
+    pub grpc_type: &'static str,
+    /// The fully qualified service, e.g. `userprofiles.v1.UserProfiles`.
+    pub grpc_service: &'static str,
+    /// The method, e.g. `GetProfiles`.
+    pub grpc_method: &'static str,
+}
+
+/// What a path no served method has is labelled as: paths are client-chosen, so using them raw
+/// would let anyone create unbounded metric series.
+const UNKNOWN_METHOD: GrpcMethodLabels = GrpcMethodLabels {
+    grpc_type: "unary",
+    grpc_service: "unknown",
+    grpc_method: "unknown",
+};
+
+/// The metric labels for a gRPC request path.
+pub fn grpc_method_labels(path: &str) -> GrpcMethodLabels {
+    static KNOWN: OnceLock<HashMap<String, GrpcMethodLabels>> = OnceLock::new();
     KNOWN
-        .get_or_init(served_method_paths)
+        .get_or_init(served_methods)
         .get(path)
-        .map(String::as_str)
+        .copied()
+        .unwrap_or(UNKNOWN_METHOD)
+}
+
+/// The log label for a gRPC request path: the path when it names a served method, `unknown`
+/// otherwise.
+pub fn grpc_method_label(path: &str) -> &'static str {
+    static KNOWN: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            served_methods()
+                .into_keys()
+                .map(|path| {
+                    let label: &'static str = Box::leak(path.clone().into_boxed_str());
+                    (path, label)
+                })
+                .collect()
+        })
+        .get(path)
+        .copied()
         .unwrap_or("unknown")
 }
 
-/// Every `/package.Service/Method` the gRPC listener serves, read from the descriptor sets.
-fn served_method_paths() -> HashSet<String> {
+/// Every `/package.Service/Method` the gRPC listener serves, read from the descriptor sets,
+/// with its labels. Built once; the leaked strings are that one table.
+fn served_methods() -> HashMap<String, GrpcMethodLabels> {
     use prost::Message;
     let sets = [
         crate::pb::FILE_DESCRIPTOR_SET,
@@ -64,7 +115,8 @@ fn served_method_paths() -> HashSet<String> {
         tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
         tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
     ];
-    let mut paths = HashSet::new();
+    let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+    let mut methods = HashMap::new();
     for encoded in sets {
         let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
             continue;
@@ -72,22 +124,61 @@ fn served_method_paths() -> HashSet<String> {
         for file in set.file {
             let package = file.package.unwrap_or_default();
             for service in file.service {
-                let service_name = service.name.unwrap_or_default();
+                let service_name = format!("{package}.{}", service.name.unwrap_or_default());
+                let grpc_service = leak(service_name.clone());
                 for method in service.method {
-                    paths.insert(format!(
-                        "/{package}.{service_name}/{}",
-                        method.name.unwrap_or_default()
-                    ));
+                    let grpc_type = match (
+                        method.client_streaming.unwrap_or(false),
+                        method.server_streaming.unwrap_or(false),
+                    ) {
+                        (false, false) => "unary",
+                        (true, false) => "client_stream",
+                        (false, true) => "server_stream",
+                        (true, true) => "bidi_stream",
+                    };
+                    let name = method.name.unwrap_or_default();
+                    methods.insert(
+                        format!("/{service_name}/{name}"),
+                        GrpcMethodLabels {
+                            grpc_type,
+                            grpc_service,
+                            grpc_method: leak(name),
+                        },
+                    );
                 }
             }
         }
     }
-    paths
+    methods
 }
 
-/// A tower layer that counts gRPC requests by method and status code and times them, as
-/// `userprofiles_grpc_requests_total{method,code}` and
-/// `userprofiles_grpc_request_duration_seconds{method}`.
+/// A gRPC status code as go-grpc-prometheus (and Go's `codes.Code.String`) spells it.
+fn grpc_code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// A tower layer recording go-grpc-prometheus's server metrics: `grpc_server_started_total`,
+/// `grpc_server_handled_total` (with `grpc_code`) and the `grpc_server_handling_seconds`
+/// histogram, labelled `grpc_type`, `grpc_service`, `grpc_method`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrpcMetricsLayer;
 
@@ -124,7 +215,14 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let method = grpc_method_label(request.uri().path());
+        let labels = grpc_method_labels(request.uri().path());
+        metrics::counter!(
+            "grpc_server_started_total",
+            "grpc_type" => labels.grpc_type,
+            "grpc_service" => labels.grpc_service,
+            "grpc_method" => labels.grpc_method
+        )
+        .increment(1);
         let started = std::time::Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -137,13 +235,25 @@ where
                     .get("grpc-status")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<i32>().ok())
-                    .map(|c| format!("{:?}", tonic::Code::from(c)))
-                    .unwrap_or_else(|| "Ok".to_owned()),
-                Err(_) => "TransportError".to_owned(),
+                    .map_or(tonic::Code::Ok, tonic::Code::from),
+                Err(_) => tonic::Code::Unavailable,
             };
-            metrics::counter!("userprofiles_grpc_requests_total", "method" => method, "code" => code).increment(1);
-            metrics::histogram!("userprofiles_grpc_request_duration_seconds", "method" => method)
-                .record(started.elapsed().as_secs_f64());
+            let code = grpc_code_label(code);
+            metrics::counter!(
+                "grpc_server_handled_total",
+                "grpc_type" => labels.grpc_type,
+                "grpc_service" => labels.grpc_service,
+                "grpc_method" => labels.grpc_method,
+                "grpc_code" => code
+            )
+            .increment(1);
+            metrics::histogram!(
+                "grpc_server_handling_seconds",
+                "grpc_type" => labels.grpc_type,
+                "grpc_service" => labels.grpc_service,
+                "grpc_method" => labels.grpc_method
+            )
+            .record(started.elapsed().as_secs_f64());
             result
         })
     }

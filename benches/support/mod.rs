@@ -22,6 +22,7 @@ pub async fn start(elastic_password: &str, database_url: Option<String>) -> Benc
     let data_dir = tempfile::tempdir().unwrap();
     let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (grpc_addr, http_addr) = (
         grpc_listener.local_addr().unwrap(),
         http_listener.local_addr().unwrap(),
@@ -38,8 +39,11 @@ pub async fn start(elastic_password: &str, database_url: Option<String>) -> Benc
     };
     tokio::spawn(app::run(
         options,
-        grpc_listener,
-        http_listener,
+        app::Listeners {
+            grpc: grpc_listener,
+            http: http_listener,
+            admin: admin_listener,
+        },
         std::future::pending(),
     ));
     let client = reqwest::Client::new();

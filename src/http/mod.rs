@@ -156,17 +156,6 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         .unwrap_or_default();
     let pretty = query.iter().any(|(k, v)| k == "pretty" && v != "false");
 
-    // Prometheus scrapes without credentials, outside Elasticsearch's routes.
-    if segments == ["metrics"] && (method == Method::GET || method == Method::HEAD) {
-        let text = crate::telemetry::metrics_handle()
-            .map(|h| h.render())
-            .unwrap_or_default();
-        return base_response(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            text.into_bytes(),
-        );
-    }
     // HEAD is GET without a body (clients' `ping()` sends `HEAD /`); hyper drops the body.
     let routing_method = if method == Method::HEAD {
         Method::GET
@@ -283,9 +272,15 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
     .instrument(span.clone())
     .await;
     let status = response.status().as_u16();
-    metrics::counter!("userprofiles_http_requests_total", "endpoint" => route.name, "status" => status.to_string()).increment(1);
-    metrics::histogram!("userprofiles_http_request_duration_seconds", "endpoint" => route.name)
-        .record(started.elapsed().as_secs_f64());
+    // OpenTelemetry's HTTP server metric as Prometheus renders it: the route template, never
+    // the raw path (which holds uids and names).
+    metrics::histogram!(
+        "http_server_request_duration_seconds",
+        "http_request_method" => method_label(&method),
+        "http_route" => route.template,
+        "http_response_status_code" => status_label(status)
+    )
+    .record(started.elapsed().as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -302,6 +297,35 @@ struct RestRequest<'a>(&'a str);
 impl std::fmt::Display for RestRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "REST request [{}]", self.0)
+    }
+}
+
+/// The `http.request.method` value: a standard method, or `_OTHER` (bounded label values).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+/// A status code as a label without allocating for the common ones.
+fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    match status {
+        200 => "200".into(),
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        409 => "409".into(),
+        other => other.to_string().into(),
     }
 }
 

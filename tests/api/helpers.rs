@@ -25,6 +25,8 @@ pub const JACKNICH_UID: &str = "u_79HkWkwmnBH5gqFKwoxggWPjEBOur1zLPXQPEl1VBW0_0"
 /// A running server.
 pub struct TestApp {
     pub http: String,
+    /// Base URL of the admin listener (`/metrics`, `/livez`, `/readyz`).
+    pub admin: String,
     /// `host:port` of the gRPC listener.
     pub grpc_addr: String,
     pub grpc: Channel,
@@ -116,8 +118,10 @@ async fn spawn_tuned_full(
 ) -> TestApp {
     let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = grpc_listener.local_addr().unwrap();
     let http_addr = http_listener.local_addr().unwrap();
+    let admin_addr = admin_listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let mut options = Options {
         clock: Arc::new(userprofiles::engine::SystemClock),
@@ -135,8 +139,11 @@ async fn spawn_tuned_full(
     tune(&mut options);
     let task = tokio::spawn(app::run(
         options,
-        grpc_listener,
-        http_listener,
+        app::Listeners {
+            grpc: grpc_listener,
+            http: http_listener,
+            admin: admin_listener,
+        },
         async move {
             let _ = rx.await;
         },
@@ -151,6 +158,7 @@ async fn spawn_tuned_full(
     };
     let app = TestApp {
         http: format!("http://{http_addr}"),
+        admin: format!("http://{admin_addr}"),
         grpc_addr: grpc_addr.to_string(),
         grpc,
         client: reqwest::Client::new(),
@@ -203,7 +211,8 @@ impl TestApp {
 
     /// The Prometheus text `/metrics` serves.
     pub async fn metrics_text(&self) -> String {
-        self.anonymous(Method::GET, "/metrics")
+        self.client
+            .get(format!("{}/metrics", self.admin))
             .send()
             .await
             .unwrap()
@@ -351,6 +360,8 @@ pub struct ServerProcess {
     pub child: std::process::Child,
     /// `host:port` of the HTTP gateway.
     pub http_addr: String,
+    /// `host:port` of the admin listener.
+    pub admin_addr: String,
 }
 
 impl ServerProcess {
@@ -358,6 +369,7 @@ impl ServerProcess {
     pub async fn start(data_dir: &std::path::Path) -> ServerProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
             .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(["--admin-addr", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .env("ELASTIC_PASSWORD", ELASTIC_PASSWORD)
@@ -367,25 +379,36 @@ impl ServerProcess {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
-        // Keeps reading (so the pipe never fills) and reports the HTTP address once. Port 0:
-        // the binary picks free ports and says which in its start-up line.
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<(String, String)>();
+        // Keeps reading (so the pipe never fills) and reports the addresses once. Port 0: the
+        // binary picks free ports and says which in its start-up line.
         std::thread::spawn(move || {
             use std::io::BufRead;
+            let field = |line: &str, name: &str| {
+                line.split(name)
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_owned)
+            };
             for line in std::io::BufReader::new(stderr)
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(rest) = line.split("http_addr=").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = addr_tx.send(addr.to_owned());
+                if let (Some(http), Some(admin)) =
+                    (field(&line, "http_addr="), field(&line, "admin_addr="))
+                {
+                    let _ = addr_tx.send((http, admin));
                 }
             }
         });
-        let http_addr = addr_rx
+        let (http_addr, admin_addr) = addr_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the binary says where it listens");
-        let server = ServerProcess { child, http_addr };
+        let server = ServerProcess {
+            child,
+            http_addr,
+            admin_addr,
+        };
         let client = reqwest::Client::new();
         for _ in 0..200 {
             let answered = client

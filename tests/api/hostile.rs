@@ -632,7 +632,7 @@ async fn invented_grpc_methods_do_not_become_metric_series() {
         !metrics.contains("Invented"),
         "raw paths leaked into metrics"
     );
-    assert!(metrics.contains("method=\"unknown\""));
+    assert!(metrics.contains(r#"grpc_service="unknown",grpc_method="unknown""#));
 }
 
 #[tokio::test]

@@ -187,6 +187,11 @@ async fn a_lost_database_gives_503_and_not_serving_and_the_service_recovers_by_i
         wait_for_health(&app, ServingStatus::NotServing).await,
         "health reports NOT_SERVING"
     );
+    let (status, reason) = readyz(&app).await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (503, "the profile store is unreachable\n")
+    );
 
     pg.start_server();
 
@@ -194,7 +199,19 @@ async fn a_lost_database_gives_503_and_not_serving_and_the_service_recovers_by_i
         wait_for_health(&app, ServingStatus::Serving).await,
         "health recovers"
     );
+    assert_eq!(readyz(&app).await, (200, "ok\n".to_owned()));
     let (status, body) = app.activate_http("joe", USER_PASSWORD).await;
     assert_eq!(status, 200, "{body}");
     app.stop().await;
+}
+
+/// The admin listener's `/readyz` status and body.
+async fn readyz(app: &TestApp) -> (u16, String) {
+    let response = app
+        .client
+        .get(format!("{}/readyz", app.admin))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
 }

@@ -257,9 +257,60 @@ async fn metrics_are_exposed_for_prometheus() {
         .await
         .unwrap_err();
     let text = app.metrics_text().await;
-    assert!(text.contains("userprofiles_http_requests_total"), "{text}");
-    assert!(text.contains(r#"userprofiles_grpc_requests_total{method="/userprofiles.v1.Security/Authenticate",code="Ok"}"#), "{text}");
-    assert!(text.contains(r#"userprofiles_grpc_requests_total{method="/userprofiles.v1.Security/Authenticate",code="Unauthenticated"}"#), "{text}");
+    // The recorder is process-wide and other tests run alongside: check each series exists
+    // with a count, not the count itself.
+    let has_series = |prefix: &str| {
+        text.lines().any(|line| {
+            line.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .is_some_and(|value| value.parse::<f64>().is_ok_and(|v| v >= 1.0))
+        })
+    };
+    let labels =
+        r#"grpc_type="unary",grpc_service="userprofiles.v1.Security",grpc_method="Authenticate""#;
+    for series in [
+        format!("grpc_server_started_total{{{labels}}}"),
+        format!(r#"grpc_server_handled_total{{{labels},grpc_code="OK"}}"#),
+        format!(r#"grpc_server_handled_total{{{labels},grpc_code="Unauthenticated"}}"#),
+        format!(r#"grpc_server_handling_seconds_bucket{{{labels},le="+Inf"}}"#),
+        r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/_security/_authenticate",http_response_status_code="200",le="+Inf"}"#.to_owned(),
+    ] {
+        assert!(has_series(&series), "no {series} in\n{text}");
+    }
+    assert!(text.contains("# TYPE http_server_request_duration_seconds histogram"));
+}
+
+#[tokio::test]
+async fn the_admin_listener_serves_probes_and_the_gateway_does_not_serve_metrics() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let live = client
+        .get(format!("{}/livez", app.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = client
+        .get(format!("{}/readyz", app.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ok\n");
+    let metrics = client
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    // `/metrics` is not an Elasticsearch path: the gateway answers it as Elasticsearch would.
+    let gateway = app.es(Method::GET, "/metrics").send().await.unwrap();
+    assert_ne!(gateway.status(), 200);
+    assert!(!gateway.text().await.unwrap().contains("# TYPE"));
 }
 
 #[tokio::test]
@@ -281,4 +332,38 @@ async fn the_binary_drains_and_exits_zero_on_sigterm() {
     }
     let exit = exit.expect("the binary exits after SIGTERM");
     assert_eq!(exit.code(), Some(0));
+}
+
+/// `userprofiles healthcheck` against the admin address in `USERPROFILES_ADMIN_ADDR`.
+fn healthcheck(admin_addr: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
+        .arg("healthcheck")
+        .env("USERPROFILES_ADMIN_ADDR", admin_addr)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_healthcheck_subcommand_exits_zero_only_while_the_server_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path()).await;
+    let admin_addr = server.admin_addr.clone();
+    let ready = {
+        let admin_addr = admin_addr.clone();
+        tokio::task::spawn_blocking(move || healthcheck(&admin_addr))
+            .await
+            .unwrap()
+    };
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let gone = tokio::task::spawn_blocking(move || healthcheck(&admin_addr))
+        .await
+        .unwrap();
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("cannot reach"));
 }
