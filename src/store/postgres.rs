@@ -17,6 +17,8 @@ use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Profiles are written with primary term 1, as in the embedded store.
@@ -26,6 +28,25 @@ const PRIMARY_TERM: i64 = 1;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Set while the health check finds the database unreachable: requests then fail at once
+    /// with 503 / UNAVAILABLE (clients and mesh retries key on it) instead of each waiting
+    /// for the pool's acquire timeout; cleared by the first health check that gets through.
+    unreachable: Arc<AtomicBool>,
+}
+
+/// How long a health check waits for the database before calling it unreachable.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl PostgresStore {
+    /// The pool, unless the health check last found the database unreachable.
+    fn pool(&self) -> Result<&PgPool, StoreError> {
+        if self.unreachable.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "PostgreSQL is unreachable (the health check is failing)".into(),
+            ));
+        }
+        Ok(&self.pool)
+    }
 }
 
 fn fail(error: impl std::fmt::Display) -> StoreError {
@@ -63,7 +84,10 @@ impl PostgresStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot migrate the PostgreSQL schema: {e}"))
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            unreachable: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// Starts a profile write: takes the `_seq_no` lock (creating the counter if needed) and
@@ -96,7 +120,7 @@ impl PostgresStore {
     ) -> Result<Option<T>, StoreError> {
         let text: Option<String> = sqlx::query_scalar(sql)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await
             .map_err(fail)?;
         text.map(|t| decode(&t)).transpose()
@@ -104,7 +128,7 @@ impl PostgresStore {
 
     async fn list_docs<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
         let texts: Vec<String> = sqlx::query_scalar(sql)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await
             .map_err(fail)?;
         texts.iter().map(|t| decode(t)).collect()
@@ -117,7 +141,7 @@ impl PostgresStore {
             None => query,
         };
         Ok(query
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await
             .map_err(fail)?
             .rows_affected())
@@ -129,7 +153,7 @@ impl Store for PostgresStore {
     async fn get_profile(&self, uid: &str) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
         let row = sqlx::query("SELECT doc, seq_no, primary_term FROM profiles WHERE uid = $1")
             .bind(uid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await
             .map_err(fail)?;
         row.as_ref().map(profile_from_row).transpose()
@@ -139,7 +163,7 @@ impl Store for PostgresStore {
         let rows =
             sqlx::query("SELECT uid, doc, seq_no, primary_term FROM profiles WHERE uid = ANY($1)")
                 .bind(uids)
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool()?)
                 .await
                 .map_err(fail)?;
         let mut found = std::collections::HashMap::new();
@@ -161,14 +185,14 @@ impl Store for PostgresStore {
         let row = sqlx::query("SELECT doc, seq_no, primary_term FROM profiles WHERE realm_type = $1 AND username = $2")
             .bind(realm_type)
             .bind(username)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await
             .map_err(fail)?;
         row.as_ref().map(profile_from_row).transpose()
     }
 
     async fn create_profile(&self, doc: ProfileDoc) -> Result<CreateProfile, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = self.pool()?.begin().await.map_err(fail)?;
         let seq_no = Self::lock_sequence(&mut tx).await?;
         let owned = sqlx::query("SELECT doc, seq_no, primary_term FROM profiles WHERE realm_type = $1 AND username = $2")
             .bind(&doc.user.realm.realm_type)
@@ -211,7 +235,7 @@ impl Store for PostgresStore {
         doc: ProfileDoc,
         expected_seq_no: i64,
     ) -> Result<UpdateProfile, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = self.pool()?.begin().await.map_err(fail)?;
         let seq_no = Self::lock_sequence(&mut tx).await?;
         // The compare is the UPDATE's own condition: no document is read or decoded.
         let updated = sqlx::query(
@@ -256,7 +280,7 @@ impl Store for PostgresStore {
         let rows = sqlx::query("SELECT uid, doc, seq_no, primary_term FROM profiles WHERE seq_no > $1 ORDER BY seq_no LIMIT $2")
             .bind(after_seq_no)
             .bind(limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await
             .map_err(fail)?;
         let mut changes = Vec::with_capacity(rows.len());
@@ -276,7 +300,7 @@ impl Store for PostgresStore {
         sqlx::query(
             "INSERT INTO profile_meta (id, next_seq_no) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
         )
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(fail)?;
         Ok(())
@@ -284,7 +308,7 @@ impl Store for PostgresStore {
 
     async fn profile_index_exists(&self) -> Result<bool, StoreError> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM profile_meta WHERE id = 1)")
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool()?)
             .await
             .map_err(fail)
     }
@@ -306,7 +330,7 @@ impl Store for PostgresStore {
         )
         .bind(&user.username)
         .bind(encode(&user)?)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await
         .map_err(fail)
     }
@@ -342,7 +366,7 @@ impl Store for PostgresStore {
         )
         .bind(&role.name)
         .bind(encode(&role)?)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await
         .map_err(fail)
     }
@@ -362,7 +386,7 @@ impl Store for PostgresStore {
         .bind(&token.refresh_digest)
         .bind(token.version as i64)
         .bind(encode(&token)?)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(fail)?;
         Ok(())
@@ -399,7 +423,7 @@ impl Store for PostgresStore {
                 .bind(encode(&next)?)
                 .bind(next.version as i64)
                 .bind(expected_version as i64)
-                .execute(&self.pool)
+                .execute(self.pool()?)
                 .await
                 .map_err(fail)?;
         Ok(updated.rows_affected() == 1)
@@ -422,17 +446,27 @@ impl Store for PostgresStore {
         }
         let deleted = sqlx::query("DELETE FROM tokens WHERE id = ANY($1)")
             .bind(&doomed)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await
             .map_err(fail)?;
         Ok(deleted.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(fail)?;
-        Ok(())
+        let answered = tokio::time::timeout(
+            PING_TIMEOUT,
+            sqlx::query("SELECT 1").execute(&self.pool),
+        )
+        .await;
+        let outcome = match answered {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(fail(error)),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "PostgreSQL did not answer within {}s",
+                PING_TIMEOUT.as_secs()
+            ))),
+        };
+        self.unreachable.store(outcome.is_err(), Ordering::Release);
+        outcome
     }
 }

@@ -192,6 +192,21 @@ async fn a_lost_database_gives_503_and_not_serving_and_the_service_recovers_by_i
         (status, reason.as_str()),
         (503, "the profile store is unreachable\n")
     );
+    // Known unreachable: requests fail at once instead of waiting for the pool's 5 s timeout.
+    let started = std::time::Instant::now();
+    let (status, _) = send_json(app.es(Method::GET, "/_security/_authenticate")).await;
+    assert_eq!(status, 503);
+    let grpc = app
+        .profiles_client()
+        .activate(as_elastic(password_grant("joe", USER_PASSWORD)))
+        .await
+        .unwrap_err();
+    assert_eq!(grpc.code(), tonic::Code::Unavailable);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "two requests took {:?} while the store was known to be down",
+        started.elapsed()
+    );
 
     pg.start_server();
 
