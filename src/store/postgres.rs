@@ -453,11 +453,8 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let answered = tokio::time::timeout(
-            PING_TIMEOUT,
-            sqlx::query("SELECT 1").execute(&self.pool),
-        )
-        .await;
+        let answered =
+            tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await;
         let outcome = match answered {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(error)) => Err(fail(error)),

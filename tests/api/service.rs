@@ -367,3 +367,65 @@ async fn the_healthcheck_subcommand_exits_zero_only_while_the_server_is_ready() 
     assert_eq!(gone.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&gone.stderr).contains("cannot reach"));
 }
+
+#[tokio::test]
+async fn a_grpc_deadline_ends_the_call_with_deadline_exceeded_from_the_server() {
+    use prost::Message;
+    let app = spawn_app().await;
+    // Never logged in: the activation verifies the password hash, which takes far longer than
+    // the 1 ms the caller allows.
+    app.create_user("slowpoke", &[], None, None).await;
+    // A raw HTTP/2 gRPC call: tonic's own client would enforce the deadline itself and never
+    // show what the server answers.
+    let message = password_grant("slowpoke", USER_PASSWORD).encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let call = |timeout: Option<&'static str>| {
+        let mut request = client
+            .post(format!(
+                "http://{}/userprofiles.v1.UserProfiles/Activate",
+                app.grpc_addr
+            ))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .basic_auth("elastic", Some(ELASTIC_PASSWORD))
+            .body(framed.clone());
+        if let Some(timeout) = timeout {
+            request = request.header("grpc-timeout", timeout);
+        }
+        request.send()
+    };
+    let response = call(Some("1m")).await.unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        header("grpc-status").as_deref(),
+        Some("4"),
+        "DEADLINE_EXCEEDED: {:?}",
+        response.headers()
+    );
+    assert_eq!(
+        header("grpc-message").as_deref(),
+        Some("the%20call%20did%20not%20complete%20within%20[1ms]")
+    );
+    // A generous deadline lets the same call complete.
+    let response = call(Some("30S")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("grpc-status"),
+        None,
+        "not trailers-only"
+    );
+    let body = response.bytes().await.unwrap();
+    let profile = userprofiles::pb::Profile::decode(&body[5..]).unwrap();
+    assert_eq!(profile.user.unwrap().username, "slowpoke");
+}
