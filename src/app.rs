@@ -128,6 +128,10 @@ pub async fn run_from_config(
             max_initial_line_bytes: config.max_initial_line_bytes,
             max_header_bytes: config.max_header_bytes,
             max_in_flight_body_bytes: config.max_in_flight_body_bytes,
+            max_connection_age: config.max_connection_age,
+            max_connection_age_grace: config.max_connection_age_grace,
+            http2_keepalive_interval: config.http2_keepalive_interval,
+            http2_keepalive_timeout: config.http2_keepalive_timeout,
         },
         elastic_password: std::env::var("ELASTIC_PASSWORD")
             .ok()
@@ -261,7 +265,15 @@ pub async fn run(
     let api = GrpcApi::new(engine.clone());
     let limit = options.max_body_bytes;
     let transport = options.transport.clone();
-    let grpc_server = tonic::transport::Server::builder()
+    let mut grpc_builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(transport.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(transport.http2_keepalive_timeout));
+    if let Some(age) = transport.max_connection_age {
+        grpc_builder = grpc_builder
+            .max_connection_age(age)
+            .max_connection_age_grace(transport.max_connection_age_grace);
+    }
+    let grpc_server = grpc_builder
         .http2_max_header_list_size(transport.max_header_bytes as u32)
         .max_concurrent_streams(MAX_GRPC_STREAMS_PER_CONNECTION)
         // Small flow-control windows bound what a client can make a connection buffer.
@@ -297,12 +309,12 @@ pub async fn run(
         )
         .add_service(pb::tokens_server::TokensServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(
-            LimitedListener::new(grpc, transport.max_connections)
+            LimitedListener::new(grpc, transport.max_connections, "grpc")
                 .into_stream(transport.header_read_timeout),
             stopped(stop_rx.clone()),
         );
     let http_server = crate::transport::serve_http(
-        LimitedListener::new(http, transport.max_connections),
+        LimitedListener::new(http, transport.max_connections, "http"),
         crate::http::router(engine, limit, transport.clone()),
         transport,
         stopped(stop_rx),

@@ -174,6 +174,24 @@ pub struct Config {
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "USERPROFILES_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    /// Close gRPC connections gracefully (GOAWAY) once they are this old (`30m`, `1h`), so
+    /// clients reconnect and per-connection balancing spreads them again. Off by default.
+    #[arg(long, env = "USERPROFILES_MAX_CONNECTION_AGE", value_parser = parse_time_value)]
+    pub max_connection_age: Option<Duration>,
+
+    /// How long an aged gRPC connection's open calls may still take.
+    #[arg(long, env = "USERPROFILES_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_time_value)]
+    pub max_connection_age_grace: Duration,
+
+    /// Send HTTP/2 PINGs on idle gRPC connections this often (off by default), so dead peers
+    /// and idle-killing middleboxes are noticed.
+    #[arg(long, env = "USERPROFILES_HTTP2_KEEPALIVE_INTERVAL", value_parser = parse_time_value)]
+    pub http2_keepalive_interval: Option<Duration>,
+
+    /// How long a PING may go unanswered before the connection is closed.
+    #[arg(long, env = "USERPROFILES_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_time_value)]
+    pub http2_keepalive_timeout: Duration,
 }
 
 /// Parses an Elasticsearch time value (`500ms`, `30s`, `20m`, `1h`).

@@ -59,12 +59,19 @@ impl BoundedPool {
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
         let (reply, result) = tokio::sync::oneshot::channel();
+        // Jobs queued or running, per pool: the password-hash queue an operator watches.
+        let jobs = metrics::gauge!("userprofiles_pool_jobs", "pool" => self.name);
+        let finished = jobs.clone();
         let job: Job = Box::new(move || {
             let _ = reply.send(job());
+            finished.decrement(1.0);
         });
+        // Counted before it is queued (a thread may finish it at once); uncounted if refused.
+        jobs.increment(1.0);
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                jobs.decrement(1.0);
                 metrics::counter!("userprofiles_pool_rejected_total", "pool" => self.name)
                     .increment(1);
                 return Err(Error::Rejected(format!(
@@ -73,9 +80,10 @@ impl BoundedPool {
                 )));
             }
             Err(TrySendError::Disconnected(_)) => {
+                jobs.decrement(1.0);
                 return Err(Error::Internal(
                     "the password-hashing pool has stopped".into(),
-                ))
+                ));
             }
         }
         result

@@ -224,8 +224,10 @@ where
         )
         .increment(1);
         let started = std::time::Instant::now();
+        let in_flight = InFlight::start("grpc");
         let future = self.inner.call(request);
         Box::pin(async move {
+            let _in_flight = in_flight;
             let result = future.await;
             // Unary failures are "trailers-only" responses: the code is in the headers. A response
             // without it carries its code in the trailers, which for these unary services is OK.
@@ -256,5 +258,32 @@ where
             .record(started.elapsed().as_secs_f64());
             result
         })
+    }
+}
+
+/// Counts one request in `userprofiles_in_flight_requests{listener}` until dropped.
+pub struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    /// Starts counting a request on `listener` (`http` or `grpc`).
+    pub fn start(listener: &'static str) -> Self {
+        // One handle per listener, made after the recorder is installed (`app::run` installs
+        // it before serving), so each request skips the registry lookup.
+        static HTTP: OnceLock<metrics::Gauge> = OnceLock::new();
+        static GRPC: OnceLock<metrics::Gauge> = OnceLock::new();
+        let cell = if listener == "grpc" { &GRPC } else { &HTTP };
+        let gauge = cell
+            .get_or_init(
+                || metrics::gauge!("userprofiles_in_flight_requests", "listener" => listener),
+            )
+            .clone();
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }

@@ -32,6 +32,15 @@ pub struct TransportLimits {
     pub max_header_bytes: usize,
     /// Most request-body bytes being received or worked on at once (HTTP).
     pub max_in_flight_body_bytes: usize,
+    /// gRPC connections older than this are closed gracefully (GOAWAY), so clients reconnect
+    /// and a mesh or load balancer that balances per connection spreads them again.
+    pub max_connection_age: Option<Duration>,
+    /// How long an aged connection's open calls may take before it is closed anyway.
+    pub max_connection_age_grace: Duration,
+    /// HTTP/2 PING interval on gRPC connections (none by default).
+    pub http2_keepalive_interval: Option<Duration>,
+    /// How long a PING may go unanswered before the connection is closed.
+    pub http2_keepalive_timeout: Duration,
 }
 
 impl Default for TransportLimits {
@@ -43,6 +52,10 @@ impl Default for TransportLimits {
             max_initial_line_bytes: 4_096,
             max_header_bytes: 16 * 1024,
             max_in_flight_body_bytes: 64 << 20,
+            max_connection_age: None,
+            max_connection_age_grace: Duration::from_secs(30),
+            http2_keepalive_interval: None,
+            http2_keepalive_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -51,9 +64,17 @@ impl Default for TransportLimits {
 pub struct Permitted {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    /// `userprofiles_open_connections{listener}`, decremented when the connection closes.
+    open: metrics::Gauge,
     /// Set once the client has sent anything: a connection that never did can be dropped at
     /// shutdown without cutting off a request.
     used: Arc<AtomicBool>,
+}
+
+impl Drop for Permitted {
+    fn drop(&mut self) {
+        self.open.decrement(1.0);
+    }
 }
 
 impl Permitted {
@@ -120,14 +141,16 @@ impl tonic::transport::server::Connected for Permitted {
 pub struct LimitedListener {
     listener: TcpListener,
     permits: Arc<Semaphore>,
+    open: metrics::Gauge,
 }
 
 impl LimitedListener {
-    /// Wraps a bound listener.
-    pub fn new(listener: TcpListener, max_connections: usize) -> Self {
+    /// Wraps a bound listener; `name` labels its open-connections gauge.
+    pub fn new(listener: TcpListener, max_connections: usize, name: &'static str) -> Self {
         Self {
             listener,
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
+            open: metrics::gauge!("userprofiles_open_connections", "listener" => name),
         }
     }
 
@@ -141,9 +164,11 @@ impl LimitedListener {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
+                    self.open.increment(1.0);
                     return Ok(Permitted {
                         stream,
                         _permit: permit,
+                        open: self.open.clone(),
                         used: Arc::new(AtomicBool::new(false)),
                     });
                 }

@@ -130,6 +130,7 @@ fn allow_header(response: &mut Response<Body>, allowed: &[String]) {
 
 async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
+    let _in_flight = crate::telemetry::InFlight::start("http");
     let (parts, body) = request.into_parts();
     let uri_text = parts
         .uri

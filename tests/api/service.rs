@@ -277,6 +277,19 @@ async fn metrics_are_exposed_for_prometheus() {
     ] {
         assert!(has_series(&series), "no {series} in\n{text}");
     }
+    // Gauges: present whatever their value at this moment.
+    for gauge in [
+        r#"userprofiles_open_connections{listener="http"}"#,
+        r#"userprofiles_open_connections{listener="grpc"}"#,
+        r#"userprofiles_in_flight_requests{listener="http"}"#,
+        r#"userprofiles_in_flight_requests{listener="grpc"}"#,
+        r#"userprofiles_pool_jobs{pool="security-crypto"}"#,
+    ] {
+        assert!(
+            text.lines().any(|line| line.starts_with(&format!("{gauge} "))),
+            "no {gauge} in\n{text}"
+        );
+    }
     assert!(text.contains("# TYPE http_server_request_duration_seconds histogram"));
 }
 
@@ -428,4 +441,44 @@ async fn a_grpc_deadline_ends_the_call_with_deadline_exceeded_from_the_server() 
     let body = response.bytes().await.unwrap();
     let profile = userprofiles::pb::Profile::decode(&body[5..]).unwrap();
     assert_eq!(profile.user.unwrap().username, "slowpoke");
+}
+
+/// Opens a bare HTTP/2 connection to `addr` and returns how long the server kept it open,
+/// or `None` if it was still open after `patience`.
+async fn h2_connection_lifetime(
+    addr: &str,
+    patience: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let (_send_request, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::time::timeout(patience, connection)
+        .await
+        .ok()
+        .map(|_| started.elapsed())
+}
+
+#[tokio::test]
+async fn grpc_connections_are_closed_gracefully_at_their_maximum_age() {
+    let aged = spawn_tuned(
+        std::sync::Arc::new(tempfile::tempdir().unwrap()),
+        |options| {
+            options.transport.max_connection_age = Some(std::time::Duration::from_millis(500));
+            options.transport.max_connection_age_grace = std::time::Duration::from_millis(500);
+        },
+    )
+    .await;
+    let lifetime = h2_connection_lifetime(&aged.grpc_addr, std::time::Duration::from_secs(10))
+        .await
+        .expect("the server closes an aged connection");
+    assert!(
+        lifetime >= std::time::Duration::from_millis(500),
+        "{lifetime:?}"
+    );
+    // Off by default: the same idle connection stays open.
+    let app = spawn_app().await;
+    assert_eq!(
+        h2_connection_lifetime(&app.grpc_addr, std::time::Duration::from_secs(2)).await,
+        None
+    );
 }
