@@ -3,22 +3,12 @@
 //
 // usage: ES_URL=http://127.0.0.1:9200 ELASTIC_PASSWORD=... node es-client.mjs
 import assert from 'node:assert/strict';
+import { check, passedCount } from './checks.mjs';
 import { Client, errors } from '@elastic/elasticsearch';
 
 const node = process.env.ES_URL;
 const password = process.env.ELASTIC_PASSWORD;
 assert.ok(node && password, 'ES_URL and ELASTIC_PASSWORD must be set');
-
-let checks = 0;
-async function check(name, body) {
-  try {
-    await body();
-    checks += 1;
-  } catch (error) {
-    console.error(`FAILED: ${name}`);
-    throw error;
-  }
-}
 
 async function refused(promise) {
   try {
@@ -170,4 +160,4 @@ await check('delete the role and users', async () => {
 });
 
 await admin.close();
-console.log(`es-client: ${checks} checks passed`);
+console.log(`es-client: ${passedCount()} checks passed`);

@@ -3,6 +3,7 @@
 //
 // usage: GRPC_ADDR=127.0.0.1:50051 ELASTIC_PASSWORD=... node grpc-client.mjs
 import assert from 'node:assert/strict';
+import { check, passedCount } from './checks.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
@@ -78,17 +79,6 @@ async function refused(promise) {
 }
 
 const str = (value) => ({ stringValue: value });
-
-let checks = 0;
-async function check(name, body) {
-  try {
-    await body();
-    checks += 1;
-  } catch (error) {
-    console.error(`FAILED: ${name}`);
-    throw error;
-  }
-}
 
 const userPassword = 'l0ng-r4nd0m-p@ssw0rd';
 await check('PutUser', async () => {
@@ -181,4 +171,4 @@ await check('errors carry google.rpc details', async () => {
 
 profiles.close();
 users.close();
-console.log(`grpc-client: ${checks} checks passed`);
+console.log(`grpc-client: ${passedCount()} checks passed`);

@@ -174,15 +174,7 @@ async fn a_lost_database_gives_503_and_not_serving_and_the_service_recovers_by_i
 
     pg.stop_server();
 
-    let (status, body) = send_json(app.es(Method::GET, "/_security/_authenticate")).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["reason"], "the profile store is unavailable");
-    let grpc = app
-        .profiles_client()
-        .activate(as_elastic(password_grant("joe", USER_PASSWORD)))
-        .await
-        .unwrap_err();
-    assert_eq!(grpc.code(), tonic::Code::Unavailable);
+    assert_both_front_ends_unavailable(&app).await;
     assert!(
         wait_for_health(&app, ServingStatus::NotServing).await,
         "health reports NOT_SERVING"
@@ -194,14 +186,7 @@ async fn a_lost_database_gives_503_and_not_serving_and_the_service_recovers_by_i
     );
     // Known unreachable: requests fail at once instead of waiting for the pool's 5 s timeout.
     let started = std::time::Instant::now();
-    let (status, _) = send_json(app.es(Method::GET, "/_security/_authenticate")).await;
-    assert_eq!(status, 503);
-    let grpc = app
-        .profiles_client()
-        .activate(as_elastic(password_grant("joe", USER_PASSWORD)))
-        .await
-        .unwrap_err();
-    assert_eq!(grpc.code(), tonic::Code::Unavailable);
+    assert_both_front_ends_unavailable(&app).await;
     assert!(
         started.elapsed() < std::time::Duration::from_secs(1),
         "two requests took {:?} while the store was known to be down",
@@ -229,4 +214,17 @@ async fn readyz(app: &TestApp) -> (u16, String) {
         .await
         .unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// An authenticate over HTTP answers 503 and an activation over gRPC UNAVAILABLE.
+async fn assert_both_front_ends_unavailable(app: &TestApp) {
+    let (status, body) = send_json(app.es(Method::GET, "/_security/_authenticate")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["reason"], "the profile store is unavailable");
+    let grpc = app
+        .profiles_client()
+        .activate(as_elastic(password_grant("joe", USER_PASSWORD)))
+        .await
+        .unwrap_err();
+    assert_eq!(grpc.code(), tonic::Code::Unavailable);
 }
