@@ -286,7 +286,8 @@ async fn metrics_are_exposed_for_prometheus() {
         r#"userprofiles_pool_jobs{pool="security-crypto"}"#,
     ] {
         assert!(
-            text.lines().any(|line| line.starts_with(&format!("{gauge} "))),
+            text.lines()
+                .any(|line| line.starts_with(&format!("{gauge} "))),
             "no {gauge} in\n{text}"
         );
     }
