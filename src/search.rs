@@ -111,6 +111,26 @@ struct OnDisk {
 
 /// Opens the index in `dir`, or makes a new one there when there is none, it is from another
 /// schema (an upgrade changed the fields), or it cannot be opened.
+/// The index's one writer. On disk its lock may still be held for a moment by the engine this
+/// process ran before (a restart in place: a commit of the old follower finishing on the
+/// blocking pool), so a busy lock is retried for a few seconds before it is an error.
+fn open_writer(index: &Index) -> Result<IndexWriter, Error> {
+    const ATTEMPTS: u32 = 250;
+    let mut attempt = 0;
+    loop {
+        match index.writer_with_num_threads(1, WRITER_MEMORY_BYTES) {
+            Err(tantivy::TantivyError::LockFailure(
+                tantivy::directory::error::LockError::LockBusy,
+                _,
+            )) if attempt < ATTEMPTS => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.map_err(search_error),
+        }
+    }
+}
+
 fn open_on_disk(dir: &std::path::Path, schema: Schema) -> Result<Index, Error> {
     let open = || -> tantivy::Result<Index> {
         std::fs::create_dir_all(dir)?;
@@ -299,25 +319,21 @@ impl SuggestIndex {
             last_synchronized: schema.add_i64_field("last_synchronized", FAST),
         };
         let schema = schema.build();
-        let (index, on_disk) = match dir {
-            None => (Index::create_in_ram(schema), None),
-            Some(dir) => {
-                let index = open_on_disk(dir, schema)?;
-                let committed = index
-                    .load_metas()
-                    .ok()
-                    .and_then(|metas| metas.payload)
-                    .and_then(|payload| serde_json::from_str::<FollowedFeed>(&payload).ok());
-                let on_disk = OnDisk {
-                    committed,
-                    feed: std::sync::OnceLock::new(),
-                };
-                (index, Some(on_disk))
-            }
+        let index = match dir {
+            None => Index::create_in_ram(schema),
+            Some(dir) => open_on_disk(dir, schema)?,
         };
-        let writer = index
-            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
-            .map_err(search_error)?;
+        // The writer first: once it holds the lock, no other writer can commit, so what the
+        // last commit recorded is read after every commit there will be.
+        let writer = open_writer(&index)?;
+        let on_disk = dir.map(|_| OnDisk {
+            committed: index
+                .load_metas()
+                .ok()
+                .and_then(|metas| metas.payload)
+                .and_then(|payload| serde_json::from_str::<FollowedFeed>(&payload).ok()),
+            feed: std::sync::OnceLock::new(),
+        });
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
