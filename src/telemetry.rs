@@ -60,6 +60,8 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 /// A served gRPC method as go-grpc-prometheus labels it.
 #[derive(Debug, Clone, Copy)]
 pub struct GrpcMethodLabels {
+    /// `/package.Service/Method`, the label in logs and spans.
+    pub path: &'static str,
     /// `unary`, `client_stream`, `server_stream` or `bidi_stream`.
     pub grpc_type: &'static str,
     /// The fully qualified service, e.g. `userprofiles.v1.UserProfiles`.
@@ -71,16 +73,15 @@ pub struct GrpcMethodLabels {
 /// What a path no served method has is labelled as: paths are client-chosen, so using them raw
 /// would let anyone create unbounded metric series.
 const UNKNOWN_METHOD: GrpcMethodLabels = GrpcMethodLabels {
+    path: "unknown",
     grpc_type: "unary",
     grpc_service: "unknown",
     grpc_method: "unknown",
 };
 
-/// The metric labels for a gRPC request path.
+/// The labels for a gRPC request path (`UNKNOWN_METHOD`'s for a path no service serves).
 pub fn grpc_method_labels(path: &str) -> GrpcMethodLabels {
-    static KNOWN: OnceLock<HashMap<String, GrpcMethodLabels>> = OnceLock::new();
-    KNOWN
-        .get_or_init(served_methods)
+    served_methods()
         .get(path)
         .copied()
         .unwrap_or(UNKNOWN_METHOD)
@@ -89,25 +90,17 @@ pub fn grpc_method_labels(path: &str) -> GrpcMethodLabels {
 /// The log label for a gRPC request path: the path when it names a served method, `unknown`
 /// otherwise.
 pub fn grpc_method_label(path: &str) -> &'static str {
-    static KNOWN: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
-    KNOWN
-        .get_or_init(|| {
-            served_methods()
-                .into_keys()
-                .map(|path| {
-                    let label: &'static str = Box::leak(path.clone().into_boxed_str());
-                    (path, label)
-                })
-                .collect()
-        })
-        .get(path)
-        .copied()
-        .unwrap_or("unknown")
+    grpc_method_labels(path).path
 }
 
-/// Every `/package.Service/Method` the gRPC listener serves, read from the descriptor sets,
-/// with its labels. Built once; the leaked strings are that one table.
-fn served_methods() -> HashMap<String, GrpcMethodLabels> {
+/// Every `/package.Service/Method` the gRPC listener serves, read once from the descriptor
+/// sets, with its labels. The leaked strings are that one table.
+fn served_methods() -> &'static HashMap<&'static str, GrpcMethodLabels> {
+    static SERVED: OnceLock<HashMap<&'static str, GrpcMethodLabels>> = OnceLock::new();
+    SERVED.get_or_init(read_served_methods)
+}
+
+fn read_served_methods() -> HashMap<&'static str, GrpcMethodLabels> {
     use prost::Message;
     let sets = [
         crate::pb::FILE_DESCRIPTOR_SET,
@@ -124,8 +117,7 @@ fn served_methods() -> HashMap<String, GrpcMethodLabels> {
         for file in set.file {
             let package = file.package.unwrap_or_default();
             for service in file.service {
-                let service_name = format!("{package}.{}", service.name.unwrap_or_default());
-                let grpc_service = leak(service_name.clone());
+                let grpc_service = leak(format!("{package}.{}", service.name.unwrap_or_default()));
                 for method in service.method {
                     let grpc_type = match (
                         method.client_streaming.unwrap_or(false),
@@ -136,13 +128,15 @@ fn served_methods() -> HashMap<String, GrpcMethodLabels> {
                         (false, true) => "server_stream",
                         (true, true) => "bidi_stream",
                     };
-                    let name = method.name.unwrap_or_default();
+                    let grpc_method = leak(method.name.unwrap_or_default());
+                    let path = leak(format!("/{grpc_service}/{grpc_method}"));
                     methods.insert(
-                        format!("/{service_name}/{name}"),
+                        path,
                         GrpcMethodLabels {
+                            path,
                             grpc_type,
                             grpc_service,
-                            grpc_method: leak(name),
+                            grpc_method,
                         },
                     );
                 }
@@ -276,13 +270,13 @@ impl MethodMetrics {
     /// The handles for a request path. Built on the first gRPC call, after `app::run` has
     /// installed the recorder (handles made before it would count nowhere).
     fn of(path: &str) -> &'static MethodMetrics {
-        static SERVED: OnceLock<HashMap<String, MethodMetrics>> = OnceLock::new();
+        static SERVED: OnceLock<HashMap<&'static str, MethodMetrics>> = OnceLock::new();
         static UNKNOWN: OnceLock<MethodMetrics> = OnceLock::new();
         SERVED
             .get_or_init(|| {
                 served_methods()
-                    .into_iter()
-                    .map(|(path, labels)| (path, MethodMetrics::new(labels)))
+                    .iter()
+                    .map(|(path, labels)| (*path, MethodMetrics::new(*labels)))
                     .collect()
             })
             .get(path)

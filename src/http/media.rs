@@ -148,23 +148,32 @@ fn shown(header: &Option<ParsedMediaType>) -> &str {
     header.as_ref().map_or("null", |h| h.original.as_str())
 }
 
-/// The compatible-with version a header asks for, if any. A value that is not a number is
-/// reported as its own version error.
+/// A compatible-with version problem: `status_exception` under both headers' names.
+fn version_error(detail: String) -> Error {
+    Error::MediaTypeHeader {
+        headers: "Accept, Content-Type",
+        cause_type: "status_exception",
+        detail,
+    }
+}
+
+/// The compatible-with version a header asks for, if any. One that is not a supported version
+/// (or not a number) is refused, naming the header.
 fn requested_version(header: &Option<ParsedMediaType>, label: &str) -> Result<Option<i64>, Error> {
-    let Some(version) = header.as_ref().and_then(|h| h.parameter("compatible-with")) else {
+    let Some(text) = header.as_ref().and_then(|h| h.parameter("compatible-with")) else {
         return Ok(None);
     };
-    version
-        .parse::<i8>()
-        .map(|v| Some(i64::from(v)))
-        .map_err(|_| Error::MediaTypeHeader {
-            headers: "Accept, Content-Type",
-            cause_type: "status_exception",
-            detail: format!(
-                "{label} version must be either version {CURRENT_VERSION}, 8 or {MINIMUM_VERSION}, but found {version}. {label}={}",
+    let parsed = text.parse::<i8>().map(i64::from);
+    match parsed {
+        Ok(version) if (MINIMUM_VERSION..=CURRENT_VERSION).contains(&version) => Ok(Some(version)),
+        _ => {
+            let found = parsed.map_or_else(|_| text.to_owned(), |v| v.to_string());
+            Err(version_error(format!(
+                "{label} version must be either version {CURRENT_VERSION}, 8 or {MINIMUM_VERSION}, but found {found}. {label}={}",
                 shown(header)
-            ),
-        })
+            )))
+        }
+    }
 }
 
 pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaTypes, Error> {
@@ -186,36 +195,17 @@ pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaType
             }
         }
     }
+    // A header without a version counts as the current one.
     let accept_requested = requested_version(&accept, "Accept")?;
-    let accept_version = accept_requested.unwrap_or(CURRENT_VERSION);
-    let version_error = |detail: String| Error::MediaTypeHeader {
-        headers: "Accept, Content-Type",
-        cause_type: "status_exception",
-        detail,
-    };
-    let supported = MINIMUM_VERSION..=CURRENT_VERSION;
-    if !supported.contains(&accept_version) {
-        return Err(version_error(format!(
-            "Accept version must be either version {CURRENT_VERSION}, 8 or {MINIMUM_VERSION}, but found {accept_version}. Accept={}",
-            shown(&accept)
-        )));
-    }
-    let mut version = accept_version;
+    let version = accept_requested.unwrap_or(CURRENT_VERSION);
     if has_body {
         let content_requested = requested_version(&content_type, "Content-Type")?;
-        let content_version = content_requested.unwrap_or(CURRENT_VERSION);
-        if !supported.contains(&content_version) {
-            return Err(version_error(format!(
-                "Content-Type version must be either version {CURRENT_VERSION}, 8 or {MINIMUM_VERSION}, but found {content_version}. Content-Type={}",
-                shown(&content_type)
-            )));
-        }
         let both = format!(
             "Accept={}, Content-Type={}",
             shown(&accept),
             shown(&content_type)
         );
-        if content_version != accept_version {
+        if content_requested.unwrap_or(CURRENT_VERSION) != version {
             return Err(version_error(format!(
                 "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version and the compatible versions must match. {both}"
             )));
@@ -225,7 +215,6 @@ pub(super) fn negotiate(headers: &HeaderMap, has_body: bool) -> Result<MediaType
                 "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version. {both}"
             )));
         }
-        version = content_version;
     }
     // The response format follows the Accept header when it names a vendor type, as
     // Elasticsearch builds the response media type from it.
