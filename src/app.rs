@@ -13,6 +13,7 @@ use crate::pb;
 use crate::store::postgres::PostgresStore;
 use crate::store::redb::RedbStore;
 use crate::store::Store;
+use crate::tls::{ReloadingTls, TlsFiles};
 use crate::transport::{LimitedListener, TransportLimits};
 use std::future::Future;
 use std::path::PathBuf;
@@ -40,6 +41,17 @@ pub struct Options {
     pub settings: EngineSettings,
     /// Bounds on connections and on how long clients may take.
     pub transport: TransportLimits,
+    /// TLS for the gRPC and HTTP listeners; plaintext when `None`.
+    pub tls: Option<TlsSettings>,
+}
+
+/// Where the TLS files are and how often to look for new ones.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// Certificate, key and optional client CA.
+    pub files: TlsFiles,
+    /// How often the files are checked for changes.
+    pub reload_interval: Duration,
 }
 
 /// Concurrent gRPC calls one connection may carry.
@@ -133,6 +145,17 @@ pub async fn run_from_config(
             http2_keepalive_interval: config.http2_keepalive_interval,
             http2_keepalive_timeout: config.http2_keepalive_timeout,
         },
+        tls: match (config.tls_cert, config.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSettings {
+                files: TlsFiles {
+                    cert,
+                    key,
+                    client_ca: config.tls_client_ca,
+                },
+                reload_interval: config.tls_reload_interval,
+            }),
+            _ => None,
+        },
         elastic_password: std::env::var("ELASTIC_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty())
@@ -168,6 +191,19 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let Listeners { grpc, http, admin } = listeners;
     let _ = crate::telemetry::metrics_handle();
+    // Before anything opens: a bad certificate is a configuration error to report at once.
+    let tls = options
+        .tls
+        .as_ref()
+        .map(|settings| ReloadingTls::load(settings.files.clone()))
+        .transpose()
+        .map_err(|e| AppError::Startup(format!("TLS: {e}")))?;
+    let _tls_reloader = match (&tls, &options.tls) {
+        (Some(tls), Some(settings)) => {
+            Some(AbortOnDrop(tls.spawn_reloader(settings.reload_interval)))
+        }
+        _ => None,
+    };
     // Up first, so probes see a live process (and why it is not ready) while the store opens
     // and the suggest index is built.
     let readiness = Arc::new(Readiness::default());
@@ -232,7 +268,18 @@ pub async fn run(
     let http_addr = http
         .local_addr()
         .map_err(|e| AppError::Startup(e.to_string()))?;
-    tracing::info!(%grpc_addr, %http_addr, %admin_addr, store = %store_description, "userprofiles serving");
+    let scheme = match (
+        &options.tls,
+        &options
+            .tls
+            .as_ref()
+            .and_then(|t| t.files.client_ca.as_ref()),
+    ) {
+        (None, _) => "plaintext",
+        (Some(_), None) => "tls",
+        (Some(_), Some(_)) => "mtls",
+    };
+    tracing::info!(%grpc_addr, %http_addr, %admin_addr, store = %store_description, transport = scheme, "userprofiles serving");
 
     engine.start_background_tasks();
     let engine_for_shutdown = engine.clone();
@@ -310,13 +357,14 @@ pub async fn run(
         .add_service(pb::tokens_server::TokensServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(
             LimitedListener::new(grpc, transport.max_connections, "grpc")
-                .into_stream(transport.header_read_timeout),
+                .into_stream(transport.header_read_timeout, tls.clone()),
             stopped(stop_rx.clone()),
         );
     let http_server = crate::transport::serve_http(
         LimitedListener::new(http, transport.max_connections, "http"),
         crate::http::router(engine, limit, transport.clone()),
         transport,
+        tls.clone(),
         stopped(stop_rx),
     );
 

@@ -192,6 +192,24 @@ pub struct Config {
     /// How long a PING may go unanswered before the connection is closed.
     #[arg(long, env = "USERPROFILES_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_time_value)]
     pub http2_keepalive_timeout: Duration,
+
+    /// PEM certificate chain: with `--tls-key`, both the gRPC and the HTTP listener serve TLS
+    /// (1.2 or 1.3; HTTP/2 by ALPN). Reloaded when the file changes.
+    #[arg(long, env = "USERPROFILES_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "USERPROFILES_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates: both listeners then require a client certificate signed by one of
+    /// them (mTLS). Needs `--tls-cert`. Reloaded when the file changes.
+    #[arg(long, env = "USERPROFILES_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// How often the TLS files are checked for changes (`2s`).
+    #[arg(long, env = "USERPROFILES_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_time_value)]
+    pub tls_reload_interval: Duration,
 }
 
 /// Parses an Elasticsearch time value (`500ms`, `30s`, `20m`, `1h`).

@@ -18,6 +18,7 @@ mod proptest_json; // strategies for property tests over JSON
 pub mod search; // the suggest index (tantivy) that follows the store's profile changes
 pub mod store; // the Store trait and its redb backend
 pub mod telemetry; // tracing subscriber and Prometheus metrics
+pub mod tls; // rustls server configuration for both listeners, reloaded when the files change
 pub mod transport; // listener bounds: connection cap, header timeout, graceful drain
 
 /// Generated protobuf types and tonic services for `userprofiles.v1`.

@@ -4,7 +4,7 @@
 //! A connection takes a permit before it is accepted and gives it back when it closes; at the
 //! cap, new connections wait in the kernel's accept backlog instead of costing memory here.
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
@@ -16,6 +16,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::tls::{ReloadingTls, TlsListener, ALPN_H2};
 
 /// Bounds the listeners enforce before a request reaches the engine.
 #[derive(Debug, Clone)]
@@ -137,6 +139,118 @@ impl tonic::transport::server::Connected for Permitted {
     }
 }
 
+/// An accepted connection, in TLS when the listener is configured for it.
+pub enum Connection {
+    /// Plaintext.
+    Plain(Permitted),
+    /// After a completed TLS handshake.
+    Tls(Box<tokio_rustls::server::TlsStream<Permitted>>),
+}
+
+impl Connection {
+    /// Completes the TLS handshake (when `tls` is set) within `timeout`; `None` when the client
+    /// failed it (no or an untrusted client certificate, wrong protocol, too slow).
+    async fn establish(
+        connection: Permitted,
+        tls: Option<&ReloadingTls>,
+        listener: TlsListener,
+        timeout: Duration,
+    ) -> Option<Self> {
+        let Some(tls) = tls else {
+            return Some(Self::Plain(connection));
+        };
+        let peer = connection.stream.peer_addr().ok();
+        match tokio::time::timeout(timeout, tls.acceptor(listener).accept(connection)).await {
+            Ok(Ok(stream)) => Some(Self::Tls(Box::new(stream))),
+            Ok(Err(error)) => {
+                tracing::debug!(?peer, %error, "TLS handshake refused");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(?peer, "TLS handshake timed out");
+                None
+            }
+        }
+    }
+
+    /// Whether the client chose HTTP/2 by ALPN.
+    fn negotiated_h2(&self) -> bool {
+        match self {
+            Self::Plain(_) => false,
+            Self::Tls(stream) => stream.get_ref().1.alpn_protocol() == Some(ALPN_H2),
+        }
+    }
+}
+
+macro_rules! on_stream {
+    ($self:ident, $stream:ident => $body:expr) => {
+        match $self.get_mut() {
+            Connection::Plain($stream) => {
+                let $stream = Pin::new($stream);
+                $body
+            }
+            Connection::Tls($stream) => {
+                let $stream = Pin::new($stream.as_mut());
+                $body
+            }
+        }
+    };
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        on_stream!(self, stream => stream.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        on_stream!(self, stream => stream.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        on_stream!(self, stream => stream.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        on_stream!(self, stream => stream.poll_shutdown(cx))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        on_stream!(self, stream => stream.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(stream) => stream.is_write_vectored(),
+            Self::Tls(stream) => stream.is_write_vectored(),
+        }
+    }
+}
+
+impl tonic::transport::server::Connected for Connection {
+    type ConnectInfo = <TcpStream as tonic::transport::server::Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        match self {
+            Self::Plain(stream) => stream.connect_info(),
+            Self::Tls(stream) => stream.get_ref().0.connect_info(),
+        }
+    }
+}
+
 /// Accepts connections from `listener`, at most `max_connections` open at once.
 pub struct LimitedListener {
     listener: TcpListener,
@@ -188,10 +302,12 @@ impl LimitedListener {
     /// servers otherwise wait for the preface indefinitely, each silent client holding a
     /// permit). The accepting task ends, and the listening socket closes, as soon as the server
     /// drops the stream.
+    /// With `tls`, the handshake must complete within `first_byte_timeout` too.
     pub fn into_stream(
         self,
         first_byte_timeout: std::time::Duration,
-    ) -> tokio_stream::wrappers::ReceiverStream<io::Result<Permitted>> {
+        tls: Option<Arc<ReloadingTls>>,
+    ) -> tokio_stream::wrappers::ReceiverStream<io::Result<Connection>> {
         let (connections, stream) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             loop {
@@ -200,6 +316,7 @@ impl LimitedListener {
                     next = self.accept() => next,
                 };
                 let connections = connections.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let next = match next {
                         Ok(connection) => {
@@ -214,6 +331,16 @@ impl LimitedListener {
                             if !matches!(spoke, Ok(Ok(1))) {
                                 return;
                             }
+                            let Some(connection) = Connection::establish(
+                                connection,
+                                tls.as_deref(),
+                                TlsListener::Grpc,
+                                first_byte_timeout,
+                            )
+                            .await
+                            else {
+                                return;
+                            };
                             Ok(connection)
                         }
                         Err(error) => Err(error),
@@ -228,15 +355,17 @@ impl LimitedListener {
 
 /// Serves the HTTP gateway on `listener` with the header-read timeout and connection cap,
 /// until `shutdown` resolves; then stops accepting, closes connections that never sent a
-/// request, and lets the others finish theirs.
+/// request, and lets the others finish theirs. With `tls`, clients that offer HTTP/2 by ALPN
+/// get it; everyone else speaks HTTP/1.1.
 pub async fn serve_http(
     listener: LimitedListener,
     router: axum::Router,
     limits: TransportLimits,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
         // Runs from the moment a connection waits for a request, so a client that connects
         // and sends nothing is closed too.
@@ -244,6 +373,18 @@ pub async fn serve_http(
         // Room for the request line and headers at their limits (which the gateway checks
         // and answers as Elasticsearch does); anything larger hyper refuses on its own.
         .max_buf_size((limits.max_initial_line_bytes + limits.max_header_bytes + 4096).max(8192));
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .max_header_list_size(
+            u32::try_from(limits.max_initial_line_bytes + limits.max_header_bytes)
+                .unwrap_or(u32::MAX),
+        )
+        .max_concurrent_streams(HTTP2_MAX_STREAMS_PER_CONNECTION)
+        // A client that stops answering PINGs is gone; its connection's permit comes back.
+        .keep_alive_interval(Some(limits.header_read_timeout))
+        .keep_alive_timeout(limits.header_read_timeout);
+    let (http1, http2) = (Arc::new(http1), Arc::new(http2));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -257,18 +398,47 @@ pub async fn serve_http(
         };
         let used = connection.used();
         let service = TowerToHyperService::new(router.clone());
-        let serving = graceful.watch(builder.serve_connection(TokioIo::new(connection), service));
+        let (http1, http2, tls) = (Arc::clone(&http1), Arc::clone(&http2), tls.clone());
+        let watcher = graceful.watcher();
         let mut stopping = stopping.clone();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
+            let established = Connection::establish(
+                connection,
+                tls.as_deref(),
+                TlsListener::Http,
+                handshake_timeout,
+            );
+            let connection = tokio::select! {
+                connection = established => connection,
+                // Nothing was asked yet: nothing is cut off.
+                _ = async { stopping.wait_for(|stop| *stop).await.is_ok() } => None,
+            };
+            let Some(connection) = connection else {
+                return;
+            };
+            let serving: Pin<Box<dyn Future<Output = ()> + Send>> = if connection.negotiated_h2() {
+                let serving =
+                    watcher.watch(http2.serve_connection(TokioIo::new(connection), service));
+                Box::pin(async move {
+                    let _ = serving.await;
+                })
+            } else {
+                let serving =
+                    watcher.watch(http1.serve_connection(TokioIo::new(connection), service));
+                Box::pin(async move {
+                    let _ = serving.await;
+                })
+            };
             tokio::pin!(serving);
             tokio::select! {
                 // A client that hangs up or times out is not the server's error.
-                _ = &mut serving => {}
+                () = &mut serving => {}
                 // hyper's graceful shutdown waits for a first request on a connection that
                 // has not sent one; nothing is lost by closing it now.
                 _ = async { stopping.wait_for(|stop| *stop).await.is_ok() } => {
                     if used.load(Ordering::Relaxed) {
-                        let _ = serving.await;
+                        serving.await;
                     }
                 }
             }
@@ -278,3 +448,6 @@ pub async fn serve_http(
     let _ = stopping_tx.send(true);
     graceful.shutdown().await;
 }
+
+/// Concurrent requests one HTTP/2 gateway connection may carry.
+const HTTP2_MAX_STREAMS_PER_CONNECTION: u32 = 100;

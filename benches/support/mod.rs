@@ -36,6 +36,7 @@ pub async fn start(elastic_password: &str, database_url: Option<String>) -> Benc
         elastic_password: Some(Secret::new(elastic_password)),
         settings: EngineSettings::default(),
         transport: TransportLimits::default(),
+        tls: None,
     };
     tokio::spawn(app::run(
         options,

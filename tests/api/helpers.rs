@@ -135,6 +135,7 @@ async fn spawn_tuned_full(
             ..EngineSettings::default()
         },
         transport: TransportLimits::default(),
+        tls: None,
     };
     tune(&mut options);
     let task = tokio::spawn(app::run(

@@ -12,6 +12,7 @@ mod profile_family;
 mod replicas;
 mod security;
 mod service;
+mod tls;
 mod tokens;
 
 #[path = "../support/postgres.rs"]
