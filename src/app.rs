@@ -10,6 +10,7 @@ use crate::engine::{Clock, Engine, EngineSettings, SystemClock};
 use crate::grpc::GrpcApi;
 use crate::limits::RequestLimits;
 use crate::pb;
+use crate::store::instrumented::InstrumentedStore;
 use crate::store::postgres::PostgresStore;
 use crate::store::redb::RedbStore;
 use crate::store::Store;
@@ -221,17 +222,24 @@ pub async fn run(
     )));
     let (store, store_description): (Arc<dyn Store>, String) = match &options.database_url {
         Some(url) => (
-            Arc::new(
-                PostgresStore::connect(url)
-                    .await
-                    .map_err(|e| AppError::Store(e.to_string()))?,
-            ),
+            Arc::new(InstrumentedStore::new(
+                Arc::new(
+                    PostgresStore::connect(url)
+                        .await
+                        .map_err(|e| AppError::Store(e.to_string()))?,
+                ),
+                "postgresql",
+            )),
             "postgres".to_owned(),
         ),
         None => (
-            Arc::new(
-                RedbStore::open(&options.data_dir).map_err(|e| AppError::Store(e.to_string()))?,
-            ),
+            Arc::new(InstrumentedStore::new(
+                Arc::new(
+                    RedbStore::open(&options.data_dir)
+                        .map_err(|e| AppError::Store(e.to_string()))?,
+                ),
+                "redb",
+            )),
             format!(
                 "redb at {}",
                 options.data_dir.join("profiles.redb").display()
@@ -326,12 +334,6 @@ pub async fn run(
         // Small flow-control windows bound what a client can make a connection buffer.
         .initial_stream_window_size(GRPC_STREAM_WINDOW_BYTES)
         .initial_connection_window_size(GRPC_CONNECTION_WINDOW_BYTES)
-        .trace_fn(|request| {
-            tracing::info_span!(
-                "grpc",
-                method = crate::telemetry::grpc_method_label(request.uri().path())
-            )
-        })
         .layer(crate::telemetry::GrpcMetricsLayer)
         // Callers are authenticated from the headers before their message is read.
         .layer(crate::grpc::AuthenticateLayer::new(

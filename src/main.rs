@@ -23,9 +23,18 @@ async fn main() -> ExitCode {
             }
         };
     }
-    telemetry::init_logging(config.log_format);
+    let telemetry = match telemetry::init_logging(config.log_format) {
+        Ok(guard) => guard,
+        Err(reason) => {
+            eprintln!("{reason}");
+            return ExitCode::FAILURE;
+        }
+    };
     telemetry::install_panic_hook();
-    match app::run_from_config(config, app::shutdown_signal()).await {
+    let result = app::run_from_config(config, app::shutdown_signal()).await;
+    // Off the async workers: the last batch is sent synchronously.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "userprofiles failed");

@@ -1,24 +1,159 @@
-//! Logging and metrics set-up.
+//! Logging, traces and metrics set-up.
 
 use crate::config::LogFormat;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use tracing_subscriber::{fmt, EnvFilter};
 
-/// Installs the global tracing subscriber: level from `RUST_LOG` (default `info`).
-pub fn init_logging(format: LogFormat) {
+/// Whether spans are exported over OTLP; read on the request path, so a plain flag.
+static TRACES_EXPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether request spans are exported (and incoming `traceparent`s continued).
+pub fn traces_exported() -> bool {
+    TRACES_EXPORTED.load(Ordering::Relaxed)
+}
+
+/// Flushes exported spans when the process ends.
+#[must_use = "dropping the guard stops the trace export"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Sends what is still batched (bounded by the exporter's timeout).
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            if let Err(error) = provider.shutdown() {
+                tracing::warn!(%error, "flushing the last spans failed");
+            }
+        }
+    }
+}
+
+/// Installs the global tracing subscriber: level from `RUST_LOG` (default `info`) for the log
+/// lines; when `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set,
+/// an OpenTelemetry layer exporting spans over OTLP/gRPC too (the SDK reads the other `OTEL_*`
+/// variables: sampler, resource attributes, batch and exporter settings). Must run inside the
+/// tokio runtime (the exporter's channel lives on it).
+pub fn init_logging(format: LogFormat) -> Result<TelemetryGuard, String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = fmt()
-        .with_env_filter(filter)
+    let endpoint_set = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if !endpoint_set {
+        // Exactly the subscriber there was before traces: nothing on the request path pays for
+        // them when they are off.
+        let builder = fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr);
+        let _ = match format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        };
+        return Ok(TelemetryGuard { provider: None });
+    }
+
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()
+        .map_err(|e| format!("cannot set up the OTLP trace exporter: {e}"))?;
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    let named_by_env = std::env::var_os("OTEL_SERVICE_NAME").is_some()
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+            .is_ok_and(|attributes| attributes.contains("service.name="));
+    if !named_by_env {
+        resource = resource.with_service_name("userprofiles");
+    }
+    let resource = resource
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build();
+    let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "userprofiles");
+    let log_lines = fmt::layer()
         .with_target(false)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let log_lines = match format {
+        LogFormat::Text => log_lines.boxed(),
+        LogFormat::Json => log_lines.json().flatten_event(true).boxed(),
     };
+    // The service's own spans only, down to the store and hashing spans at DEBUG; what the
+    // libraries under it emit stays in the logs.
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("userprofiles", tracing::Level::DEBUG),
+        );
+    tracing_subscriber::registry()
+        .with(log_lines.with_filter(filter))
+        .with(spans)
+        .try_init()
+        .map_err(|e| format!("cannot install the tracing subscriber: {e}"))?;
+    TRACES_EXPORTED.store(true, Ordering::Relaxed);
+    Ok(TelemetryGuard {
+        provider: Some(provider),
+    })
+}
+
+/// Whether a child span would join an exported request trace: background work (health pings,
+/// the suggest follower, start-up) starts no traces of its own.
+pub fn in_traced_request() -> bool {
+    traces_exported() && !tracing::Span::current().is_none()
+}
+
+/// A DEBUG child span named `name` for work inside a traced request, else a disabled span.
+pub fn child_span(name: &'static str) -> tracing::Span {
+    if in_traced_request() {
+        tracing::debug_span!("step", otel.name = name)
+    } else {
+        tracing::Span::none()
+    }
+}
+
+/// Reads W3C `traceparent`/`tracestate` from HTTP headers or gRPC metadata.
+struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
+}
+
+/// Makes `span` continue the caller's trace (a W3C `traceparent` in `headers`) and records
+/// its trace id on it, so every log line inside the request carries it.
+pub fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(parent);
+    let trace_id = span.context().span().span_context().trace_id();
+    span.record("trace_id", tracing::field::display(trace_id));
 }
 
 /// Replaces the default panic message (which prints the panic's text, and that text may quote
@@ -85,12 +220,6 @@ pub fn grpc_method_labels(path: &str) -> GrpcMethodLabels {
         .get(path)
         .copied()
         .unwrap_or(UNKNOWN_METHOD)
-}
-
-/// The log label for a gRPC request path: the path when it names a served method, `unknown`
-/// otherwise.
-pub fn grpc_method_label(path: &str) -> &'static str {
-    grpc_method_labels(path).path
 }
 
 /// Every `/package.Service/Method` the gRPC listener serves, read once from the descriptor
@@ -209,14 +338,16 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        use tracing::Instrument;
         let method = MethodMetrics::of(request.uri().path());
         method.started.increment(1);
         let started = std::time::Instant::now();
         let in_flight = InFlight::start("grpc");
-        let future = self.inner.call(request);
+        let span = grpc_server_span(method.labels, request.headers());
+        let future = span.in_scope(|| self.inner.call(request));
         Box::pin(async move {
             let _in_flight = in_flight;
-            let result = future.await;
+            let result = future.instrument(span.clone()).await;
             // Unary failures are "trailers-only" responses: the code is in the headers. A response
             // without it carries its code in the trailers, which for these unary services is OK.
             let code = match &result {
@@ -228,13 +359,61 @@ where
                     .map_or(tonic::Code::Ok, tonic::Code::from),
                 Err(_) => tonic::Code::Unavailable,
             };
+            if traces_exported() {
+                span.record("rpc.grpc.status_code", code as i32);
+                // The gRPC semantic conventions' server errors; the rest are the caller's.
+                use tonic::Code;
+                if matches!(
+                    code,
+                    Code::Unknown
+                        | Code::DeadlineExceeded
+                        | Code::Unimplemented
+                        | Code::Internal
+                        | Code::Unavailable
+                        | Code::DataLoss
+                ) {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
             method.handled(code).increment(1);
+            // DEBUG, unlike the gateway's access line: gRPC callers are mostly services whose
+            // calls the metrics count; the line is there when one needs following.
+            span.in_scope(|| {
+                tracing::debug!(
+                    grpc_code = code as i32,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "request"
+                )
+            });
             method
                 .handling_seconds
                 .record(started.elapsed().as_secs_f64());
             result
         })
     }
+}
+
+/// The server span of a gRPC call. With traces exported it is named `package.Service/Method`,
+/// carries the rpc.* attributes and continues the caller's `traceparent`; otherwise it only
+/// labels log lines.
+fn grpc_server_span(labels: GrpcMethodLabels, headers: &axum::http::HeaderMap) -> tracing::Span {
+    if !traces_exported() {
+        return tracing::info_span!("grpc", method = labels.path);
+    }
+    let span = tracing::info_span!(
+        "grpc",
+        method = labels.path,
+        otel.name = labels.path.trim_start_matches('/'),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = labels.grpc_service,
+        rpc.method = labels.grpc_method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    continue_trace(&span, headers);
+    span
 }
 
 /// One method's metric handles, registered once: looking a labelled metric up in the registry

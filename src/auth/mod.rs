@@ -12,6 +12,7 @@ use base64::Engine as _;
 use cache::CredentialCache;
 use password::{hash_password, verify_password, Secret};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Credentials presented by a caller.
 #[derive(Debug, Clone)]
@@ -185,6 +186,7 @@ impl PasswordRealms {
     pub async fn hash(&self, password: Secret) -> Result<PasswordHash, Error> {
         self.hashing
             .run(move || hash_password(&password))
+            .instrument(crate::telemetry::child_span("password.hash"))
             .await?
             .map_err(Error::Internal)
     }
@@ -240,6 +242,7 @@ impl PasswordRealms {
         let verified = self
             .hashing
             .run(move || verify_password(&hash_for_check, &password_for_check))
+            .instrument(crate::telemetry::child_span("password.verify"))
             .await?;
         if verified {
             self.cache.remember(username, hash, password);

@@ -7,6 +7,7 @@ use crate::auth::privileges::action;
 use crate::error::{Error, Violation};
 use crate::search::SuggestQuery;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Elasticsearch's default result size.
 pub const DEFAULT_SIZE: i64 = 10;
@@ -154,6 +155,7 @@ impl Engine {
             .inner
             .search_pool
             .run(move || index.search(&query))
+            .instrument(crate::telemetry::child_span("suggest.search"))
             .await??;
         let found = self.store().get_profiles(&uids).await?;
         // A hit whose document became unreadable since it was indexed is left out.

@@ -25,7 +25,7 @@ use axum::Router;
 use call::{Call, Reply};
 use futures_util::FutureExt;
 use media::negotiate;
-use routes::{route, Routed};
+use routes::{route, Route, Routed};
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -189,7 +189,7 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         Err(error) => return error_response(&error, pretty, "application/json"),
     };
 
-    let span = tracing::info_span!("http", method = %method, endpoint = route.name);
+    let span = http_server_span(&method, route, &parts.headers);
     let response = async {
         // Authentication first, from the headers alone: an unauthenticated caller never gets
         // the server to buffer a body (Elasticsearch validates security headers before it
@@ -282,6 +282,12 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         "http_response_status_code" => status_label(status)
     )
     .record(started.elapsed().as_secs_f64());
+    if crate::telemetry::traces_exported() {
+        span.record("http.response.status_code", i64::from(status));
+        if status >= 500 {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -290,6 +296,30 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
         )
     });
     response
+}
+
+/// The server span of a gateway request. With traces exported it is named `METHOD /route
+/// template`, carries the http.* attributes and continues the caller's `traceparent`;
+/// otherwise it only labels log lines.
+fn http_server_span(method: &Method, route: &Route, headers: &HeaderMap) -> tracing::Span {
+    if !crate::telemetry::traces_exported() {
+        return tracing::info_span!("http", method = %method, endpoint = route.name);
+    }
+    let method_label = method_label(method);
+    let span = tracing::info_span!(
+        "http",
+        method = %method,
+        endpoint = route.name,
+        otel.name = %format_args!("{method_label} {}", route.template),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method_label,
+        http.route = route.template,
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, headers);
+    span
 }
 
 /// Names a REST request in 401 reasons, as Elasticsearch does.

@@ -4,6 +4,7 @@
 
 mod cache;
 mod group_commit;
+pub mod instrumented;
 pub mod postgres;
 pub mod redb;
 

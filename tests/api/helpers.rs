@@ -363,11 +363,20 @@ pub struct ServerProcess {
     pub http_addr: String,
     /// `host:port` of the admin listener.
     pub admin_addr: String,
+    /// `host:port` of the gRPC listener.
+    pub grpc_addr: String,
+    /// Every line the binary wrote to stderr so far.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
     /// Starts the binary on free ports and waits until it answers an authenticated request.
     pub async fn start(data_dir: &std::path::Path) -> ServerProcess {
+        Self::start_with_env(data_dir, &[]).await
+    }
+
+    /// Starts the binary with extra environment variables.
+    pub async fn start_with_env(data_dir: &std::path::Path, env: &[(&str, &str)]) -> ServerProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
             .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(["--admin-addr", "127.0.0.1:0"])
@@ -375,12 +384,15 @@ impl ServerProcess {
             .arg(data_dir)
             .env("ELASTIC_PASSWORD", ELASTIC_PASSWORD)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<(String, String)>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<(String, String, String)>();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log_writer = Arc::clone(&log);
         // Keeps reading (so the pipe never fills) and reports the addresses once. Port 0: the
         // binary picks free ports and says which in its start-up line.
         std::thread::spawn(move || {
@@ -395,20 +407,27 @@ impl ServerProcess {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let (Some(http), Some(admin)) =
-                    (field(&line, "http_addr="), field(&line, "admin_addr="))
-                {
-                    let _ = addr_tx.send((http, admin));
+                if let (Some(http), Some(admin), Some(grpc)) = (
+                    field(&line, "http_addr="),
+                    field(&line, "admin_addr="),
+                    field(&line, "grpc_addr="),
+                ) {
+                    let _ = addr_tx.send((http, admin, grpc));
+                }
+                if let Ok(mut log) = log_writer.lock() {
+                    log.push(line);
                 }
             }
         });
-        let (http_addr, admin_addr) = addr_rx
+        let (http_addr, admin_addr, grpc_addr) = addr_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the binary says where it listens");
         let server = ServerProcess {
             child,
             http_addr,
             admin_addr,
+            grpc_addr,
+            log,
         };
         let client = reqwest::Client::new();
         for _ in 0..200 {

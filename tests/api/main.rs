@@ -14,6 +14,7 @@ mod security;
 mod service;
 mod tls;
 mod tokens;
+mod traces;
 
 #[path = "../support/postgres.rs"]
 mod postgres;
