@@ -563,6 +563,9 @@ impl SuggestIndex {
         drop(writer);
         self.reader.reload().map_err(search_error)?;
         self.indexed_through.store(through, Ordering::SeqCst);
+        // The index holds exactly the enabled profiles, one document each.
+        metrics::gauge!("userprofiles_profiles_enabled")
+            .set(self.reader.searcher().num_docs() as f64);
         Ok(())
     }
 

@@ -31,6 +31,7 @@ fn doc(uid: &str, username: &str, realm: RealmRef) -> ProfileDoc {
 
 async fn profiles_contract(store: Arc<dyn Store>) {
     assert!(!store.profile_index_exists().await.unwrap());
+    assert_eq!(store.count_profiles().await.unwrap(), 0);
     let CreateProfile::Created(first) = store
         .create_profile(doc("u_a_0", "a", RealmRef::native()))
         .await
@@ -91,6 +92,7 @@ async fn profiles_contract(store: Arc<dyn Store>) {
         panic!("second user");
     };
     assert_eq!(other.seq_no, 2, "one sequence across all profiles");
+    assert_eq!(store.count_profiles().await.unwrap(), 2);
     let many = store
         .get_profiles(&["u_b_0".into(), "u_x".into(), "u_a_0".into()])
         .await

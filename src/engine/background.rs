@@ -22,6 +22,9 @@ const SUGGEST_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 const SUGGEST_FOLLOW_GATHER: Duration = Duration::from_millis(50);
 /// How often tokens that nobody can use any more are deleted.
 const TOKEN_PURGE_INTERVAL: Duration = Duration::from_secs(300);
+/// How often the stored profiles are counted for the `userprofiles_profiles` gauge: a table
+/// header read on redb, one `count(*)` on PostgreSQL.
+const PROFILE_COUNT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The handles of the running tasks.
 #[derive(Default)]
@@ -63,6 +66,12 @@ impl Engine {
                 if let Err(error) = (Engine { inner }).refresh_suggest_index().await {
                     tracing::warn!(%error, "updating the suggest index failed");
                 }
+            }
+        });
+        self.spawn_every(PROFILE_COUNT_INTERVAL, |engine| async move {
+            match engine.inner.store.count_profiles().await {
+                Ok(count) => metrics::gauge!("userprofiles_profiles").set(count as f64),
+                Err(error) => tracing::debug!(%error, "counting profiles failed"),
             }
         });
         self.spawn_every(TOKEN_PURGE_INTERVAL, |engine| async move {

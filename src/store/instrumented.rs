@@ -81,6 +81,7 @@ operations! {
     ProfilesChangedSince => "profiles_changed_since",
     CreateProfileIndex => "create_profile_index",
     ProfileIndexExists => "profile_index_exists",
+    CountProfiles => "count_profiles",
     FeedIdentity => "feed_identity",
     GetUser => "get_user",
     ListUsers => "list_users",
@@ -186,6 +187,11 @@ impl<S: Store + ?Sized> Store for InstrumentedStore<S> {
             self.inner.profile_index_exists(),
         )
         .await
+    }
+
+    async fn count_profiles(&self) -> Result<u64, StoreError> {
+        self.measured(Operation::CountProfiles, self.inner.count_profiles())
+            .await
     }
 
     fn security_generation(&self) -> Option<u64> {

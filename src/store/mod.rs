@@ -162,6 +162,9 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any profile was ever created (Elasticsearch's "profile index exists").
     async fn profile_index_exists(&self) -> Result<bool, StoreError>;
 
+    /// How many profiles are stored (the `userprofiles_profiles` gauge).
+    async fn count_profiles(&self) -> Result<u64, StoreError>;
+
     /// A number that changes after every write to users, roles or tokens made through this
     /// store, when this store is their only writer: whatever was derived from them (an
     /// authenticated caller) stays exact while it is unchanged. `None` (the default) when other

@@ -313,6 +313,14 @@ impl Store for PostgresStore {
             .map_err(fail)
     }
 
+    async fn count_profiles(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM profiles")
+            .fetch_one(self.pool()?)
+            .await
+            .map_err(fail)?;
+        Ok(count.max(0) as u64)
+    }
+
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         self.get_doc("SELECT doc FROM users WHERE username = $1", username)
             .await

@@ -20,7 +20,10 @@ use super::{
 };
 use crate::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -564,6 +567,13 @@ impl Store for RedbStore {
             self.index_exists.store(true, Ordering::Release);
         }
         Ok(exists)
+    }
+
+    async fn count_profiles(&self) -> Result<u64, StoreError> {
+        // redb keeps each table's length in its header: no scan.
+        let tx = self.db.begin_read().map_err(fail)?;
+        let profiles = tx.open_table(PROFILES).map_err(fail)?;
+        profiles.len().map_err(fail)
     }
 
     fn security_generation(&self) -> Option<u64> {

@@ -483,3 +483,78 @@ async fn grpc_connections_are_closed_gracefully_at_their_maximum_age() {
         None
     );
 }
+
+#[tokio::test]
+async fn profile_counts_and_store_latency_are_metrics() {
+    // The binary, so the process-wide gauges are this server's alone.
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path()).await;
+    let client = reqwest::Client::new();
+    let mut uids = Vec::new();
+    for user in ["ann", "ben", "cat"] {
+        let created = client
+            .put(server.url(&format!("/_security/user/{user}")))
+            .basic_auth("elastic", Some(ELASTIC_PASSWORD))
+            .json(&json!({"password": USER_PASSWORD, "roles": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 200);
+        let (status, body) = send_json(
+            client
+                .post(server.url("/_security/profile/_activate"))
+                .basic_auth("elastic", Some(ELASTIC_PASSWORD))
+                .json(
+                    &json!({"grant_type": "password", "username": user, "password": USER_PASSWORD}),
+                ),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        uids.push(body["uid"].as_str().unwrap().to_owned());
+    }
+    let disabled = client
+        .put(server.url(&format!("/_security/profile/{}/_disable", uids[1])))
+        .basic_auth("elastic", Some(ELASTIC_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+
+    let metrics = format!("http://{}/metrics", server.admin_addr);
+    let value = |text: &str, series: &str| {
+        text.lines().find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = client
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if value(&text, "userprofiles_profiles") == Some(3.0)
+            && value(&text, "userprofiles_profiles_enabled") == Some(2.0)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(value(&text, "userprofiles_profiles"), Some(3.0), "{text}");
+    assert_eq!(
+        value(&text, "userprofiles_profiles_enabled"),
+        Some(2.0),
+        "{text}"
+    );
+    let lookups = value(
+        &text,
+        r#"userprofiles_store_operation_duration_seconds_count{operation="find_profile_by_user"}"#,
+    );
+    assert!(lookups.is_some_and(|count| count >= 3.0), "{text}");
+}
