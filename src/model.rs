@@ -163,6 +163,20 @@ impl From<Identity> for ProfileUser {
     }
 }
 
+/// An application privilege (Elasticsearch's `ApplicationPrivilegeDescriptor`): a name an
+/// application gives to a set of its action patterns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationPrivilegeRecord {
+    /// The application, e.g. `kibana-.kibana`.
+    pub application: String,
+    /// The privilege name, e.g. `space_read`.
+    pub name: String,
+    /// Action patterns (each holds `/`, `:` or `*`), in the order given.
+    pub actions: Vec<String>,
+    /// Arbitrary metadata.
+    pub metadata: JsonObject,
+}
+
 /// A stored access token (and its refresh token, if any). Token strings are never stored: the
 /// record is keyed by the SHA-256 of the access token and indexed by that of the refresh token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

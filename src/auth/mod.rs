@@ -1,7 +1,9 @@
 //! Who is calling: credential parsing, the native and reserved realms, and privileges.
 
 pub mod cache;
+pub mod has_privileges;
 pub mod password;
+pub mod patterns;
 pub mod privileges;
 
 use crate::error::{Challenge, Error};

@@ -129,6 +129,17 @@ fn privilege_patterns(name: &str) -> (&'static [&'static str], &'static [&'stati
     }
 }
 
+/// The action patterns a named cluster privilege grants and carves out, or `None` when
+/// Elasticsearch has no privilege of that name. Names whose actions this service does not model
+/// have no patterns.
+pub fn cluster_privilege_actions(
+    name: &str,
+) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    CLUSTER_PRIVILEGE_NAMES
+        .contains(&name)
+        .then(|| privilege_patterns(name))
+}
+
 /// Whether one cluster privilege entry (a name or a `cluster:` action pattern) grants `action`.
 pub fn privilege_grants(privilege: &str, action: &str) -> bool {
     if is_action_pattern(privilege) {

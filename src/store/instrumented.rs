@@ -8,7 +8,9 @@ use super::{
     CreateProfile, FeedIdentity, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate,
     UpdateProfile,
 };
-use crate::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
+use crate::model::{
+    ApplicationPrivilegeRecord, ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned,
+};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::OnceLock;
@@ -92,6 +94,9 @@ operations! {
     ListRoles => "list_roles",
     PutRole => "put_role",
     DeleteRole => "delete_role",
+    PutApplicationPrivileges => "put_application_privileges",
+    ListApplicationPrivileges => "list_application_privileges",
+    DeleteApplicationPrivileges => "delete_application_privileges",
     PutToken => "put_token",
     GetToken => "get_token",
     GetTokenByRefresh => "get_token_by_refresh",
@@ -249,6 +254,39 @@ impl<S: Store + ?Sized> Store for InstrumentedStore<S> {
     async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
         self.measured(Operation::DeleteRole, self.inner.delete_role(name))
             .await
+    }
+
+    async fn put_application_privileges(
+        &self,
+        privileges: Vec<ApplicationPrivilegeRecord>,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.measured(
+            Operation::PutApplicationPrivileges,
+            self.inner.put_application_privileges(privileges),
+        )
+        .await
+    }
+
+    async fn list_application_privileges(
+        &self,
+    ) -> Result<Vec<ApplicationPrivilegeRecord>, StoreError> {
+        self.measured(
+            Operation::ListApplicationPrivileges,
+            self.inner.list_application_privileges(),
+        )
+        .await
+    }
+
+    async fn delete_application_privileges(
+        &self,
+        application: &str,
+        names: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.measured(
+            Operation::DeleteApplicationPrivileges,
+            self.inner.delete_application_privileges(application, names),
+        )
+        .await
     }
 
     async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {

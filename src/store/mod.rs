@@ -8,7 +8,9 @@ pub mod instrumented;
 pub mod postgres;
 pub mod redb;
 
-use crate::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
+use crate::model::{
+    ApplicationPrivilegeRecord, ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned,
+};
 use async_trait::async_trait;
 
 /// A failure of the store.
@@ -206,6 +208,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a role; true when it existed.
     async fn delete_role(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Creates or replaces application privileges in one durable write; for each, true when it
+    /// did not exist before.
+    async fn put_application_privileges(
+        &self,
+        privileges: Vec<ApplicationPrivilegeRecord>,
+    ) -> Result<Vec<bool>, StoreError>;
+
+    /// Every stored application privilege, sorted by application, then name.
+    async fn list_application_privileges(
+        &self,
+    ) -> Result<Vec<ApplicationPrivilegeRecord>, StoreError>;
+
+    /// Deletes the named privileges of `application`; for each name, true when it existed.
+    async fn delete_application_privileges(
+        &self,
+        application: &str,
+        names: &[String],
+    ) -> Result<Vec<bool>, StoreError>;
 
     /// Stores a new token.
     async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError>;

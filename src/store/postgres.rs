@@ -12,7 +12,9 @@
 use super::{
     CreateProfile, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate, UpdateProfile,
 };
-use crate::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
+use crate::model::{
+    ApplicationPrivilegeRecord, ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned,
+};
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -384,6 +386,52 @@ impl Store for PostgresStore {
             .execute("DELETE FROM roles WHERE name = $1", name, None)
             .await?
             == 1)
+    }
+
+    async fn put_application_privileges(
+        &self,
+        privileges: Vec<ApplicationPrivilegeRecord>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool()?.begin().await.map_err(fail)?;
+        let mut created = Vec::with_capacity(privileges.len());
+        for privilege in &privileges {
+            let inserted: bool = sqlx::query_scalar(
+                "INSERT INTO application_privileges (application, name, doc) VALUES ($1, $2, $3) \
+                 ON CONFLICT (application, name) DO UPDATE SET doc = EXCLUDED.doc RETURNING (xmax = 0)",
+            )
+            .bind(&privilege.application)
+            .bind(&privilege.name)
+            .bind(encode(privilege)?)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(fail)?;
+            created.push(inserted);
+        }
+        tx.commit().await.map_err(fail)?;
+        Ok(created)
+    }
+
+    async fn list_application_privileges(
+        &self,
+    ) -> Result<Vec<ApplicationPrivilegeRecord>, StoreError> {
+        self.list_docs("SELECT doc FROM application_privileges ORDER BY application, name")
+            .await
+    }
+
+    async fn delete_application_privileges(
+        &self,
+        application: &str,
+        names: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        let deleted: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM application_privileges WHERE application = $1 AND name = ANY($2) RETURNING name",
+        )
+        .bind(application)
+        .bind(names)
+        .fetch_all(self.pool()?)
+        .await
+        .map_err(fail)?;
+        Ok(names.iter().map(|name| deleted.contains(name)).collect())
     }
 
     async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {

@@ -18,7 +18,9 @@ use super::{
     CreateProfile, FeedIdentity, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate,
     UpdateProfile,
 };
-use crate::model::{ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned};
+use crate::model::{
+    ApplicationPrivilegeRecord, ProfileDoc, RoleRecord, TokenRecord, UserRecord, Versioned,
+};
 use async_trait::async_trait;
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -45,6 +47,9 @@ const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const TOKENS_BY_REFRESH: TableDefinition<&str, &str> = TableDefinition::new("tokens_by_refresh");
 /// Counters and flags.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+/// Application privileges by `application \0 name`.
+const APPLICATION_PRIVILEGES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("application_privileges");
 
 /// A random number made with the file: names this store's change feed (see
 /// [`Store::feed_identity`]).
@@ -153,6 +158,10 @@ async fn decode_off_worker<T: DeserializeOwned + Send + 'static>(
     .map_err(fail)
 }
 
+fn privilege_key(application: &str, name: &str) -> String {
+    format!("{application}\0{name}")
+}
+
 fn user_key(username: &str, realm_type: &str) -> String {
     format!("{realm_type}\0{username}")
 }
@@ -180,6 +189,7 @@ impl RedbStore {
         tx.open_table(META).map_err(fail)?;
         tx.open_table(TOKENS).map_err(fail)?;
         tx.open_table(TOKENS_BY_REFRESH).map_err(fail)?;
+        tx.open_table(APPLICATION_PRIVILEGES).map_err(fail)?;
         {
             let mut meta = tx.open_table(META).map_err(fail)?;
             if meta.get(STORE_ID).map_err(fail)?.is_none() {
@@ -635,6 +645,56 @@ impl Store for RedbStore {
 
     async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
         self.delete_cached(&self.roles, ROLES, name).await
+    }
+
+    async fn put_application_privileges(
+        &self,
+        privileges: Vec<ApplicationPrivilegeRecord>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let encoded = privileges
+            .iter()
+            .map(|p| Ok((privilege_key(&p.application, &p.name), encode(p)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.writer
+            .write(move |tx| {
+                let mut table = tx.open_table(APPLICATION_PRIVILEGES).map_err(fail)?;
+                let mut created = Vec::with_capacity(encoded.len());
+                for (key, bytes) in &encoded {
+                    let previous = table.insert(key.as_str(), bytes.as_slice()).map_err(fail)?;
+                    created.push(previous.is_none());
+                }
+                Ok(created)
+            })
+            .await
+    }
+
+    async fn list_application_privileges(
+        &self,
+    ) -> Result<Vec<ApplicationPrivilegeRecord>, StoreError> {
+        // Keys sort by application, then name: the order wanted.
+        self.blocking(|db| Self::list_records(db, APPLICATION_PRIVILEGES))
+            .await
+    }
+
+    async fn delete_application_privileges(
+        &self,
+        application: &str,
+        names: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        let keys: Vec<String> = names
+            .iter()
+            .map(|name| privilege_key(application, name))
+            .collect();
+        self.writer
+            .write(move |tx| {
+                let mut table = tx.open_table(APPLICATION_PRIVILEGES).map_err(fail)?;
+                let mut found = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    found.push(table.remove(key.as_str()).map_err(fail)?.is_some());
+                }
+                Ok(found)
+            })
+            .await
     }
 
     async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {

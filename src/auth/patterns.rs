@@ -1,0 +1,82 @@
+//! Wildcard patterns (`*` any run, `?` one character) as Elasticsearch's privilege checks use
+//! them: does one pattern match a name, and is everything one pattern matches also matched by
+//! another (Elasticsearch answers that with automata; see [`covers`]).
+
+/// Whether `pattern` matches `text` in full. Linear in practice: the classic two-pointer
+/// matcher with one backtrack point, O(pattern × text) at worst, and both are bounded inputs.
+pub fn matches(pattern: &str, text: &str) -> bool {
+    glob(pattern.as_bytes(), text.as_bytes(), false)
+}
+
+/// Whether every name `inner` matches is also matched by `outer`.
+///
+/// `outer` is matched against `inner` read literally, where `outer`'s `*` may take in
+/// `inner`'s wildcards but `outer`'s `?` only a plain character. When that succeeds, every
+/// expansion of `inner` is matched too (each of its wildcards sits inside a run an `outer` `*`
+/// absorbs), so a `true` is always right. A `false` can be wrong only for containments that
+/// need several of `outer`'s wildcards to cover one of `inner`'s in pieces, which privilege
+/// patterns (`indices:data/read/*`, `space:*`) do not need.
+pub fn covers(outer: &str, inner: &str) -> bool {
+    glob(outer.as_bytes(), inner.as_bytes(), true)
+}
+
+/// Whether some pattern of `outer` covers `inner`.
+pub fn any_covers<S: AsRef<str>>(outer: &[S], inner: &str) -> bool {
+    outer.iter().any(|o| covers(o.as_ref(), inner))
+}
+
+fn glob(pattern: &[u8], text: &[u8], text_is_pattern: bool) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        let plain = !(text_is_pattern && matches!(text[t], b'*' | b'?'));
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len()
+            && ((pattern[p] == b'?' && plain) || (pattern[p] == text[t] && pattern[p] != b'?'))
+        {
+            p += 1;
+            t += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_names() {
+        assert!(matches("space:*", "space:default"));
+        assert!(matches("*", ""));
+        assert!(matches("a?c", "abc"));
+        assert!(!matches("a?c", "ac"));
+        assert!(matches("kibana-*", "kibana-.kibana"));
+        assert!(!matches("kibana-*", "kibana"));
+        assert!(matches("data:read/*", "data:read/"));
+    }
+
+    #[test]
+    fn coverage_is_containment() {
+        assert!(covers("*", "anything*"));
+        assert!(covers("indices:data/write/*", "indices:data/write/index*"));
+        assert!(covers("a*b*", "a*b"));
+        assert!(covers("a*", "a?"));
+        assert!(covers("space:default", "space:default"));
+        assert!(!covers("indices:data/write/index*", "indices:data/write/*"));
+        assert!(!covers("a*b", "a*"));
+        // `?` is exactly one character; `*` may be none.
+        assert!(!covers("?*", "*"));
+        assert!(!covers("??", "*"));
+        assert!(!covers("space:default", "space:*"));
+        assert!(any_covers(&["x", "space:*"], "space:a"));
+    }
+}
