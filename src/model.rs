@@ -117,6 +117,10 @@ pub struct RoleRecord {
     pub cluster: Vec<String>,
     /// Application patterns whose profile labels and data this role may write.
     pub profile_write_applications: Vec<String>,
+    /// Application patterns whose application privileges this role may manage
+    /// (`global.application.manage`).
+    #[serde(default)]
+    pub application_manage_applications: Vec<String>,
     /// Index privileges, kept as given.
     pub indices: Vec<Value>,
     /// Application privileges, kept as given.

@@ -182,6 +182,46 @@ async fn users_and_roles_contract(store: Arc<dyn Store>) {
     assert_eq!(store.list_roles().await.unwrap(), vec![role]);
     assert!(store.delete_role("r").await.unwrap());
     assert_eq!(store.get_role("r").await.unwrap(), None);
+
+    let privilege = |application: &str, name: &str, action: &str| {
+        userprofiles::model::ApplicationPrivilegeRecord {
+            application: application.into(),
+            name: name.into(),
+            actions: vec![action.into(), "login:".into()],
+            metadata: json!({"k": 1}).as_object().cloned().unwrap(),
+        }
+    };
+    let written = store
+        .put_application_privileges(vec![
+            privilege("myapp", "write", "data:write/*"),
+            privilege("kibana-.kibana", "read", "data:read/*"),
+            privilege("myapp", "read", "data:read/*"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written, vec![true, true, true]);
+    let replaced = store
+        .put_application_privileges(vec![privilege("myapp", "read", "data:get/*")])
+        .await
+        .unwrap();
+    assert_eq!(replaced, vec![false]);
+    assert_eq!(
+        store.list_application_privileges().await.unwrap(),
+        vec![
+            privilege("kibana-.kibana", "read", "data:read/*"),
+            privilege("myapp", "read", "data:get/*"),
+            privilege("myapp", "write", "data:write/*"),
+        ],
+        "sorted by application, then name, as written"
+    );
+    assert_eq!(
+        store
+            .delete_application_privileges("myapp", &["write".into(), "nope".into()])
+            .await
+            .unwrap(),
+        vec![true, false]
+    );
+    assert_eq!(store.list_application_privileges().await.unwrap().len(), 2);
 }
 
 async fn tokens_contract(store: Arc<dyn Store>) {

@@ -38,6 +38,16 @@ pub mod action {
     pub const TOKEN_REFRESH: &str = "cluster:admin/xpack/security/token/refresh";
     /// Invalidate tokens.
     pub const TOKEN_INVALIDATE: &str = "cluster:admin/xpack/security/token/invalidate";
+    /// Which profiles' users hold given privileges.
+    pub const PROFILE_HAS_PRIVILEGES: &str = "cluster:admin/xpack/security/profile/has_privileges";
+    /// Create or update application privileges.
+    pub const PRIVILEGE_PUT: &str = "cluster:admin/xpack/security/privilege/put";
+    /// Get application privileges.
+    pub const PRIVILEGE_GET: &str = "cluster:admin/xpack/security/privilege/get";
+    /// Delete application privileges.
+    pub const PRIVILEGE_DELETE: &str = "cluster:admin/xpack/security/privilege/delete";
+    /// List the built-in cluster and index privileges.
+    pub const PRIVILEGE_BUILTIN_GET: &str = "cluster:admin/xpack/security/privilege/builtin/get";
 }
 
 /// Every predefined cluster privilege name Elasticsearch 8.x knows, least to most privileged as
@@ -223,19 +233,36 @@ fn define_builtin_role(name: &str) -> Option<RoleRecord> {
             })],
             ..role(&["all"], &[])
         },
-        "kibana_system" => role(
-            &[
-                "monitor",
-                "manage_index_templates",
-                "manage_token",
-                "cluster:admin/xpack/security/profile/get",
-                "cluster:admin/xpack/security/profile/activate",
-                "cluster:admin/xpack/security/profile/suggest",
-                "cluster:admin/xpack/security/user/profile/has_privileges",
-            ],
-            &["kibana*"],
-        ),
-        "viewer" | "editor" | "kibana_admin" => role(&[], &[]),
+        "kibana_system" => RoleRecord {
+            // Kibana registers its own application privileges at start.
+            application_manage_applications: vec!["kibana-*".into()],
+            ..role(
+                &[
+                    "monitor",
+                    "manage_index_templates",
+                    "manage_token",
+                    "cluster:admin/xpack/security/profile/get",
+                    "cluster:admin/xpack/security/profile/activate",
+                    "cluster:admin/xpack/security/profile/suggest",
+                    "cluster:admin/xpack/security/profile/has_privileges",
+                    "cluster:admin/xpack/security/privilege/builtin/get",
+                ],
+                &["kibana*"],
+            )
+        },
+        // Kibana's feature privileges on every space, as Elasticsearch's reserved roles grant.
+        "viewer" => RoleRecord {
+            applications: vec![serde_json::json!({
+                "application": "kibana-.kibana", "privileges": ["read"], "resources": ["*"]
+            })],
+            ..role(&[], &[])
+        },
+        "editor" | "kibana_admin" => RoleRecord {
+            applications: vec![serde_json::json!({
+                "application": "kibana-.kibana", "privileges": ["all"], "resources": ["*"]
+            })],
+            ..role(&[], &[])
+        },
         "monitoring_user" => role(&["cluster:monitor/main", "cluster:monitor/xpack/info"], &[]),
         "remote_monitoring_collector" | "logstash_system" | "beats_system" | "apm_system" => {
             role(&["monitor"], &[])
@@ -269,6 +296,8 @@ pub struct EffectiveRoles {
     pub cluster: Vec<String>,
     /// The union of the found roles' profile-write application patterns.
     pub profile_write_applications: Vec<String>,
+    /// The union of the found roles' `global.application.manage` application patterns.
+    pub application_manage: Vec<String>,
 }
 
 impl EffectiveRoles {
@@ -289,6 +318,8 @@ impl EffectiveRoles {
                 self.cluster.extend(role.cluster.iter().cloned());
                 self.profile_write_applications
                     .extend(role.profile_write_applications.iter().cloned());
+                self.application_manage
+                    .extend(role.application_manage_applications.iter().cloned());
             }
             None => self.missing.push(name.to_owned()),
         }
@@ -314,6 +345,13 @@ impl EffectiveRoles {
                     .iter()
                     .any(|pattern| WildMatch::new(pattern).matches(name))
             })
+    }
+
+    /// Whether the `global.application.manage` privilege covers `application`.
+    pub fn allows_application_manage(&self, application: &str) -> bool {
+        self.application_manage
+            .iter()
+            .any(|pattern| WildMatch::new(pattern).matches(application))
     }
 
     /// Elasticsearch's 403 reason for `username` attempting `action`.

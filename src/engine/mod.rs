@@ -9,6 +9,7 @@
 mod background;
 mod caller_cache;
 pub mod data_filter;
+pub mod privileges;
 pub mod profile_data;
 pub mod profiles;
 pub mod roles;

@@ -46,6 +46,7 @@ pub fn validate_role(role: &RoleRecord) -> Result<(), Error> {
             ));
         }
     }
+    super::privileges::validate_role_applications(role, &mut violations);
     if role.metadata.keys().any(|k| k.starts_with('_')) {
         violations.push(Violation::new(
             "metadata",

@@ -227,6 +227,7 @@ pub fn role(role: RoleRecord) -> pb::Role {
         cluster: role.cluster,
         global: Some(pb::GlobalPrivileges {
             profile_write_applications: role.profile_write_applications,
+            application_manage_applications: role.application_manage_applications,
         }),
         run_as: role.run_as,
         metadata: Some(to_struct(&role.metadata)),
@@ -242,13 +243,12 @@ pub fn role_record(role: pb::Role) -> Result<RoleRecord, Error> {
             .map(|s| from_struct(s, field).map(serde_json::Value::Object))
             .collect::<Result<Vec<_>, Error>>()
     };
+    let global = role.global.unwrap_or_default();
     Ok(RoleRecord {
         name: role.name,
         cluster: role.cluster,
-        profile_write_applications: role
-            .global
-            .map(|g| g.profile_write_applications)
-            .unwrap_or_default(),
+        profile_write_applications: global.profile_write_applications,
+        application_manage_applications: global.application_manage_applications,
         indices: objects(&role.indices, "indices")?,
         applications: objects(&role.applications, "applications")?,
         run_as: role.run_as,

@@ -3,7 +3,7 @@
 use crate::auth::AuthenticatedUser;
 use crate::engine::profiles::{GetProfilesResult, Profile, ProfileError};
 use crate::engine::users::UserView;
-use crate::model::{ProfileUser, RoleRecord, Versioned};
+use crate::model::{ApplicationPrivilegeRecord, ProfileUser, RoleRecord, Versioned};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -99,6 +99,33 @@ impl Serialize for ProfilesBody<'_> {
     }
 }
 
+/// `{"count": n, "details": {uid: {"type", "reason"}}}`, as a value.
+pub fn profile_errors(errors: &BTreeMap<String, ProfileError>) -> Value {
+    serde_json::to_value(ProfileErrorsBody(errors)).unwrap_or(Value::Null)
+}
+
+/// Application privileges keyed by application, then name.
+pub fn application_privileges(privileges: &[ApplicationPrivilegeRecord]) -> Value {
+    let mut body = Map::new();
+    for privilege in privileges {
+        let entry = body
+            .entry(privilege.application.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(names) = entry {
+            names.insert(
+                privilege.name.clone(),
+                json!({
+                    "application": privilege.application,
+                    "name": privilege.name,
+                    "actions": privilege.actions,
+                    "metadata": privilege.metadata,
+                }),
+            );
+        }
+    }
+    Value::Object(body)
+}
+
 struct ProfileErrorsBody<'a>(&'a BTreeMap<String, ProfileError>);
 
 impl Serialize for ProfileErrorsBody<'_> {
@@ -185,11 +212,13 @@ pub fn roles(roles: &[RoleRecord]) -> Value {
     for role in roles {
         let mut entry = Map::new();
         entry.insert("cluster".into(), role.cluster.clone().into());
-        if !role.profile_write_applications.is_empty() {
+        if !role.profile_write_applications.is_empty()
+            || !role.application_manage_applications.is_empty()
+        {
             entry.insert(
                 "global".into(),
                 json!({
-                    "application": {"manage": {"applications": []}},
+                    "application": {"manage": {"applications": role.application_manage_applications}},
                     "profile": {"write": {"applications": role.profile_write_applications}},
                 }),
             );

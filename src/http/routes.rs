@@ -8,7 +8,7 @@
 //! `DELETE` there is a 405 listing both paths' methods. A router that picks the path first
 //! (axum, matchit) answers 405 to the `GET`.
 
-use super::endpoints::{handler, node, profiles, roles, tokens, users, Handler};
+use super::endpoints::{handler, node, privileges, profiles, roles, tokens, users, Handler};
 use crate::error::Error;
 use axum::http::Method;
 use std::sync::LazyLock;
@@ -50,6 +50,13 @@ pub(super) static ROUTES: &[Route] = &[
     route!(PUT_POST, "/_security/profile/{uid}/_enable",           "enable_profile",       profiles::enable),
     route!(PUT_POST, "/_security/profile/{uid}/_disable",          "disable_profile",      profiles::disable),
     route!(GET_POST, "/_security/profile/_suggest",                "suggest_profiles",     profiles::suggest),
+    route!(GET_POST, "/_security/profile/_has_privileges",         "profile_has_privileges", privileges::profile_has_privileges),
+    route!(PUT_POST, "/_security/privilege",                       "put_privileges",       privileges::put),
+    route!(GET,      "/_security/privilege",                       "get_privileges",       privileges::get),
+    route!(GET,      "/_security/privilege/_builtin",              "get_builtin_privileges", privileges::builtin),
+    route!(GET,      "/_security/privilege/{application}",         "get_privileges",       privileges::get),
+    route!(GET,      "/_security/privilege/{application}/{name}",  "get_privileges",       privileges::get),
+    route!(DELETE,   "/_security/privilege/{application}/{name}",  "delete_privileges",    privileges::delete),
     route!(GET,      "/_security/_authenticate",                   "authenticate",         users::authenticate),
     route!(GET,      "/_security/user",                            "get_users",            users::get),
     route!(GET,      "/_security/user/{username}",                 "get_users",            users::get),

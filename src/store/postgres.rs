@@ -414,7 +414,7 @@ impl Store for PostgresStore {
     async fn list_application_privileges(
         &self,
     ) -> Result<Vec<ApplicationPrivilegeRecord>, StoreError> {
-        self.list_docs("SELECT doc FROM application_privileges ORDER BY application, name")
+        self.list_docs("SELECT doc FROM application_privileges ORDER BY application COLLATE \"C\", name COLLATE \"C\"")
             .await
     }
 

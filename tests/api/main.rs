@@ -8,6 +8,7 @@ mod durability;
 mod get;
 mod helpers;
 mod hostile;
+mod privileges;
 mod profile_family;
 mod replicas;
 mod security;

@@ -2,6 +2,7 @@
 //! handler does, call the engine once, render the answer. `routes.rs` maps paths to them.
 
 pub(super) mod node;
+pub(super) mod privileges;
 pub(super) mod profiles;
 pub(super) mod roles;
 pub(super) mod tokens;

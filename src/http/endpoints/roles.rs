@@ -21,9 +21,50 @@ pub(crate) async fn delete(engine: &Engine, caller: &Caller, call: &Call) -> Res
     Ok(Reply::ok(json!({ "found": true })))
 }
 
-/// Reads `global`: `{"profile": {"write": {"applications": [...]}}}` (and the `application`
-/// category, accepted for compatibility).
-fn profile_write_applications(field: &Field) -> Result<Vec<String>, Error> {
+/// An `applications` entry's shape: `application` a string, `privileges` and `resources`
+/// arrays of strings, all three present.
+fn check_application_entry(role: &str, entry: &Value) -> Result<(), Error> {
+    let failed = |detail: String| {
+        Error::Parse(format!(
+            "failed to parse application privileges for role [{role}]. {detail}"
+        ))
+    };
+    for required in ["application", "privileges", "resources"] {
+        let Some(value) = entry.get(required) else {
+            return Err(failed(format!("missing required [{required}] field")));
+        };
+        let well_typed = match required {
+            "application" => value.is_string(),
+            _ => value
+                .as_array()
+                .is_some_and(|items| items.iter().all(Value::is_string)),
+        };
+        if !well_typed {
+            return Err(failed(format!(
+                "expected field [{required}] value to be {}, but found [{}] instead",
+                if required == "application" {
+                    "a string"
+                } else {
+                    "an array of strings"
+                },
+                token_name(value)
+            )));
+        }
+    }
+    if let Some(Value::Object(fields)) = Some(entry) {
+        if let Some(unknown) = fields
+            .keys()
+            .find(|k| !matches!(k.as_str(), "application" | "privileges" | "resources"))
+        {
+            return Err(failed(format!("unexpected field [{unknown}]")));
+        }
+    }
+    Ok(())
+}
+
+/// Reads `global`: `{"profile": {"write": {"applications": [...]}}, "application": {"manage":
+/// {"applications": [...]}}}`, as (profile write, application manage) patterns.
+fn global_privileges(field: &Field) -> Result<(Vec<String>, Vec<String>), Error> {
     let privilege_error = |m: String| {
         Error::XContentParse(format!(
             "[{}] failed to parse privilege. {m}",
@@ -36,7 +77,8 @@ fn profile_write_applications(field: &Field) -> Result<Vec<String>, Error> {
             token_name(&field.value)
         )));
     };
-    let mut applications = Vec::new();
+    let mut profile_write = Vec::new();
+    let mut application_manage = Vec::new();
     for (category, body) in categories {
         let expected_name = match category.as_str() {
             "profile" => "write",
@@ -67,20 +109,23 @@ fn profile_write_applications(field: &Field) -> Result<Vec<String>, Error> {
                         "expected field name [applications] but found none instead".into(),
                     )
                 })?;
-            if category == "profile" {
-                for app in apps {
-                    let app = app.as_str().ok_or_else(|| {
-                        privilege_error(format!(
-                            "expected [VALUE_STRING] but found [{}] instead",
-                            token_name(app)
-                        ))
-                    })?;
-                    applications.push(app.to_owned());
-                }
+            let patterns = if category == "profile" {
+                &mut profile_write
+            } else {
+                &mut application_manage
+            };
+            for app in apps {
+                let app = app.as_str().ok_or_else(|| {
+                    privilege_error(format!(
+                        "expected [VALUE_STRING] but found [{}] instead",
+                        token_name(app)
+                    ))
+                })?;
+                patterns.push(app.to_owned());
             }
         }
     }
-    Ok(applications)
+    Ok((profile_write, application_manage))
 }
 
 pub(crate) async fn put(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
@@ -115,10 +160,18 @@ pub(crate) async fn put(engine: &Engine, caller: &Caller, call: &Call) -> Result
                 if field.name.starts_with("ind") {
                     role.indices = items.clone();
                 } else {
+                    for item in items {
+                        check_application_entry(&name, item)?;
+                    }
                     role.applications = items.clone();
                 }
             }
-            "global" => role.profile_write_applications = profile_write_applications(&field)?,
+            "global" => {
+                (
+                    role.profile_write_applications,
+                    role.application_manage_applications,
+                ) = global_privileges(&field)?;
+            }
             "run_as" => role.run_as = string_list(&field, false)?,
             "metadata" => role.metadata = object(&field)?,
             "transient_metadata" => {
