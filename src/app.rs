@@ -356,6 +356,10 @@ pub async fn run(
         .add_service(
             pb::security_server::SecurityServer::new(api.clone()).max_decoding_message_size(limit),
         )
+        .add_service(
+            pb::privileges_server::PrivilegesServer::new(api.clone())
+                .max_decoding_message_size(limit),
+        )
         .add_service(pb::tokens_server::TokensServer::new(api).max_decoding_message_size(limit))
         .serve_with_incoming_shutdown(
             LimitedListener::new(grpc, transport.max_connections, "grpc")
@@ -454,7 +458,8 @@ async fn watch_store_health(
 
 async fn set_health(reporter: &tonic_health::server::HealthReporter, serving: bool) {
     use pb::{
-        roles_server::RolesServer, security_server::SecurityServer, tokens_server::TokensServer,
+        privileges_server::PrivilegesServer, roles_server::RolesServer,
+        security_server::SecurityServer, tokens_server::TokensServer,
         user_profiles_server::UserProfilesServer, users_server::UsersServer,
     };
     use tonic::server::NamedService;
@@ -470,6 +475,7 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, serving: bo
         <UsersServer<GrpcApi> as NamedService>::NAME,
         <RolesServer<GrpcApi> as NamedService>::NAME,
         <SecurityServer<GrpcApi> as NamedService>::NAME,
+        <PrivilegesServer<GrpcApi> as NamedService>::NAME,
         <TokensServer<GrpcApi> as NamedService>::NAME,
     ];
     for service in services {

@@ -5,6 +5,7 @@
 
 pub mod convert;
 mod layer;
+mod privileges;
 mod profiles;
 mod security;
 

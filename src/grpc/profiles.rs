@@ -156,4 +156,37 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
             },
         )
     }
+
+    async fn has_privileges(
+        &self,
+        request: Request<pb::ProfileHasPrivilegesRequest>,
+    ) -> Result<Response<pb::ProfileHasPrivilegesResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let message = request.into_inner();
+        let check = super::privileges::privileges_to_check(message.privileges);
+        reply(
+            self.engine
+                .profile_has_privileges(&caller, &message.uids, &check)
+                .await,
+            |answer| pb::ProfileHasPrivilegesResponse {
+                has_privilege_uids: answer.has_privilege_uids,
+                errors: (!answer.errors.is_empty()).then(|| pb::ProfileErrors {
+                    count: answer.errors.len() as i32,
+                    details: answer
+                        .errors
+                        .into_iter()
+                        .map(|(uid, e)| {
+                            (
+                                uid,
+                                pb::ErrorCause {
+                                    r#type: e.error_type.to_owned(),
+                                    reason: e.reason,
+                                },
+                            )
+                        })
+                        .collect(),
+                }),
+            },
+        )
+    }
 }

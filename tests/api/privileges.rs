@@ -400,3 +400,117 @@ async fn profile_has_privileges_validates_and_authorizes() {
     assert!(!check(json!({"index": [{"names": ["metrics"], "privileges": ["read"]}]})).await);
     assert!(!check(json!({"index": [{"names": ["logs-1"], "privileges": ["manage"]}]})).await);
 }
+
+#[tokio::test]
+async fn privileges_and_profile_has_privileges_over_grpc() {
+    use userprofiles::pb;
+    let app = spawn_app().await;
+    let mut privileges = pb::privileges_client::PrivilegesClient::new(app.grpc.clone());
+    let define = |name: &str, actions: &[&str]| pb::ApplicationPrivilege {
+        application: "kibana-.kibana".into(),
+        name: name.into(),
+        actions: actions.iter().map(|s| s.to_string()).collect(),
+        metadata: None,
+    };
+    let written = privileges
+        .put_privileges(as_elastic(pb::PutPrivilegesRequest {
+            privileges: vec![
+                define("space_all", &["login:", "saved_object:*"]),
+                define("space_read", &["login:", "saved_object:*/get"]),
+            ],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(written.privileges.iter().all(|p| p.created));
+    let invalid = privileges
+        .put_privileges(as_elastic(pb::PutPrivilegesRequest {
+            privileges: vec![define("Bad", &["plain"])],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), tonic::Code::InvalidArgument);
+    assert_eq!(error_type(&invalid), "action_request_validation_exception");
+
+    let found = privileges
+        .get_privileges(as_elastic(pb::GetPrivilegesRequest {
+            application: Some("kibana-.kibana".into()),
+            names: vec!["space_read".into()],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.privileges.len(), 1);
+    assert_eq!(
+        found.privileges[0].actions,
+        vec!["login:", "saved_object:*/get"]
+    );
+    let missing = privileges
+        .get_privileges(as_elastic(pb::GetPrivilegesRequest {
+            application: Some("otherapp".into()),
+            names: vec![],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    // The Kibana question over gRPC.
+    let (status, _) = send_json(app.es(Method::PUT, "/_security/role/space_reader").json(&json!({
+        "applications": [{"application": "kibana-.kibana", "privileges": ["space_read"], "resources": ["space:default"]}]
+    })))
+    .await;
+    assert_eq!(status, 200);
+    app.create_user("reader", &["space_reader"], None, None)
+        .await;
+    app.create_user("stranger", &[], None, None).await;
+    let reader = uid_of(&app, "reader").await;
+    let stranger = uid_of(&app, "stranger").await;
+    let answer = app
+        .profiles_client()
+        .has_privileges(as_elastic(pb::ProfileHasPrivilegesRequest {
+            uids: vec![reader.clone(), stranger, "u_missing_0".into()],
+            privileges: Some(pb::PrivilegesToCheck {
+                application: vec![pb::ApplicationPrivilegesCheck {
+                    application: "kibana-.kibana".into(),
+                    privileges: vec!["space_read".into()],
+                    resources: vec!["space:default".into()],
+                }],
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.has_privilege_uids, vec![reader]);
+    let errors = answer.errors.expect("the unknown uid is reported");
+    assert_eq!(errors.count, 1);
+    assert_eq!(
+        errors.details["u_missing_0"].r#type,
+        "resource_not_found_exception"
+    );
+
+    let deleted = privileges
+        .delete_privileges(as_elastic(pb::DeletePrivilegesRequest {
+            application: "kibana-.kibana".into(),
+            names: vec!["space_read".into(), "nope".into()],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        deleted
+            .privileges
+            .iter()
+            .map(|p| (p.name.as_str(), p.found))
+            .collect::<Vec<_>>(),
+        vec![("space_read", true), ("nope", false)]
+    );
+    let gone = privileges
+        .delete_privileges(as_elastic(pb::DeletePrivilegesRequest {
+            application: "kibana-.kibana".into(),
+            names: vec!["space_read".into()],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+}
