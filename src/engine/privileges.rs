@@ -236,7 +236,109 @@ pub struct ProfileHasPrivileges {
     pub errors: BTreeMap<String, ProfileError>,
 }
 
+/// The caller's own privilege check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserHasPrivileges {
+    /// The caller.
+    pub username: String,
+    /// What was granted.
+    pub result: crate::auth::has_privileges::PrivilegeCheckResult,
+}
+
+/// Everything the caller's roles grant, merged (Elasticsearch's `GET /_security/user/_privileges`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPrivileges {
+    /// Cluster privileges, sorted, without repeats.
+    pub cluster: Vec<String>,
+    /// `global.application.manage` application patterns, sorted.
+    pub application_manage: Vec<String>,
+    /// `global.profile.write` application patterns, sorted.
+    pub profile_write: Vec<String>,
+    /// Index entries, as the roles hold them.
+    pub indices: Vec<serde_json::Value>,
+    /// Application entries, as the roles hold them.
+    pub applications: Vec<serde_json::Value>,
+    /// Run-as targets, sorted.
+    pub run_as: Vec<String>,
+}
+
 impl Engine {
+    /// The definitions of the caller's roles that exist.
+    async fn caller_role_definitions(&self, caller: &Caller) -> Result<Vec<RoleRecord>, Error> {
+        let mut definitions = Vec::with_capacity(caller.roles.found.len());
+        for name in &caller.roles.found {
+            if let Some(role) = find_role(self.store(), name).await? {
+                definitions.push(role.into_owned());
+            }
+        }
+        Ok(definitions)
+    }
+
+    /// Which of `request`'s privileges the caller holds. Anyone may ask about themselves, and
+    /// only about themselves.
+    pub async fn user_has_privileges(
+        &self,
+        caller: &Caller,
+        username: Option<&str>,
+        request: &PrivilegesToCheck,
+    ) -> Result<UserHasPrivileges, Error> {
+        let mut violations = Vec::new();
+        validate_check(request, &mut violations);
+        Error::check(violations)?;
+        if username.is_some_and(|name| name != caller.user.username) {
+            return Err(Error::IllegalArgument(
+                "users may only check the privileges of their own account".into(),
+            ));
+        }
+        check_privilege_names(request)?;
+        let stored = if request.application.is_empty() {
+            Vec::new()
+        } else {
+            self.store().list_application_privileges().await?
+        };
+        let definitions = self.caller_role_definitions(caller).await?;
+        Ok(UserHasPrivileges {
+            username: caller.user.username.clone(),
+            result: RolePermissions::of(&definitions).check(request, &stored),
+        })
+    }
+
+    /// The union of what the caller's roles grant. Anyone may ask about themselves.
+    pub async fn user_privileges(&self, caller: &Caller) -> Result<UserPrivileges, Error> {
+        let definitions = self.caller_role_definitions(caller).await?;
+        let mut privileges = UserPrivileges::default();
+        for role in &definitions {
+            privileges.cluster.extend(role.cluster.iter().cloned());
+            privileges
+                .application_manage
+                .extend(role.application_manage_applications.iter().cloned());
+            privileges
+                .profile_write
+                .extend(role.profile_write_applications.iter().cloned());
+            for entry in &role.indices {
+                if !privileges.indices.contains(entry) {
+                    privileges.indices.push(entry.clone());
+                }
+            }
+            for entry in &role.applications {
+                if !privileges.applications.contains(entry) {
+                    privileges.applications.push(entry.clone());
+                }
+            }
+            privileges.run_as.extend(role.run_as.iter().cloned());
+        }
+        for list in [
+            &mut privileges.cluster,
+            &mut privileges.application_manage,
+            &mut privileges.profile_write,
+            &mut privileges.run_as,
+        ] {
+            list.sort();
+            list.dedup();
+        }
+        Ok(privileges)
+    }
+
     /// Refuses application-privilege management unless the caller holds `action` as a cluster
     /// privilege, or the `global.application.manage` privilege for every application named.
     fn authorize_application_privileges(

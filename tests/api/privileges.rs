@@ -514,3 +514,78 @@ async fn privileges_and_profile_has_privileges_over_grpc() {
         .unwrap_err();
     assert_eq!(gone.code(), tonic::Code::NotFound);
 }
+
+#[tokio::test]
+async fn callers_check_their_own_privileges() {
+    let app = spawn_app().await;
+    put_kibana_privileges(&app, ("elastic", ELASTIC_PASSWORD), &["login:", "saved_object:*/get"]).await;
+    let (status, _) = send_json(app.es(Method::PUT, "/_security/role/space_reader").json(&json!({
+        "cluster": ["monitor"],
+        "indices": [{"names": ["logs-*"], "privileges": ["read"], "allow_restricted_indices": false}],
+        "applications": [{"application": "kibana-.kibana", "privileges": ["space_read"], "resources": ["space:default"]}]
+    })))
+    .await;
+    assert_eq!(status, 200);
+    app.create_user("reader", &["space_reader", "missing_role"], None, None).await;
+    let request = json!({
+        "cluster": ["monitor", "manage_security"],
+        "index": [{"names": ["logs-1", "metrics"], "privileges": ["read"]}],
+        "application": [{"application": "kibana-.kibana", "privileges": ["space_read", "space_all"], "resources": ["space:default"]}]
+    });
+    let (status, body) = send_json(
+        app.as_user("reader", USER_PASSWORD, Method::POST, "/_security/user/_has_privileges")
+            .json(&request),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "username": "reader",
+            "has_all_requested": false,
+            "cluster": {"monitor": true, "manage_security": false},
+            "index": {"logs-1": {"read": true}, "metrics": {"read": false}},
+            "application": {"kibana-.kibana": {"space:default": {"space_read": true, "space_all": false}}}
+        })
+    );
+    // The superuser holds everything; GET with a body works as POST.
+    let (status, body) = send_json(app.es(Method::GET, "/_security/user/elastic/_has_privileges").json(&request)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["has_all_requested"], true);
+    // Only about oneself.
+    let (status, body) = send_json(
+        app.as_user("reader", USER_PASSWORD, Method::POST, "/_security/user/elastic/_has_privileges")
+            .json(&request),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "illegal_argument_exception");
+    assert_eq!(
+        body["error"]["reason"],
+        "users may only check the privileges of their own account"
+    );
+    let (status, body) = send_json(
+        app.as_user("reader", USER_PASSWORD, Method::POST, "/_security/user/_has_privileges")
+            .json(&json!({"cluster": []})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["reason"].as_str().unwrap().contains("must specify at least one privilege"));
+
+    let (status, body) =
+        send_json(app.as_user("reader", USER_PASSWORD, Method::GET, "/_security/user/_privileges")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "cluster": ["monitor"],
+            "global": [],
+            "indices": [{"names": ["logs-*"], "privileges": ["read"], "allow_restricted_indices": false}],
+            "applications": [{"application": "kibana-.kibana", "privileges": ["space_read"], "resources": ["space:default"]}],
+            "run_as": []
+        })
+    );
+    let (_, body) = send_json(app.es(Method::GET, "/_security/user/_privileges")).await;
+    assert_eq!(body["cluster"], json!(["all"]));
+    assert_eq!(body["run_as"], json!(["*"]));
+}

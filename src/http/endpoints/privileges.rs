@@ -228,6 +228,92 @@ pub(crate) async fn profile_has_privileges(
     Ok(Reply::ok(Value::Object(body)))
 }
 
+/// `GET|POST /_security/user[/{username}]/_has_privileges`: the caller's own privileges.
+pub(crate) async fn user_has_privileges(
+    engine: &Engine,
+    caller: &Caller,
+    call: &Call,
+) -> Result<Reply, Error> {
+    const PARSER: &str = "has_privileges_request";
+    let fields = call.body_fields(PARSER).await?;
+    call.check_params(&[])?;
+    let (key_at, value_at) = fields
+        .first()
+        .map(|f| (f.key_at.clone(), f.value_at.clone()))
+        .unwrap_or_default();
+    let body = Field {
+        name: "privileges".into(),
+        value: Value::Object(fields.into_iter().map(|f| (f.name, f.value)).collect()),
+        key_at,
+        value_at,
+    };
+    let request = privileges_to_check(&body, PARSER)?;
+    let username = call.path_params.first().map(String::as_str);
+    let answer = engine
+        .user_has_privileges(caller, username, &request)
+        .await?;
+    let result = answer.result;
+    let flags = |granted: &[(String, bool)]| -> Value {
+        Value::Object(
+            granted
+                .iter()
+                .map(|(privilege, yes)| (privilege.clone(), Value::Bool(*yes)))
+                .collect(),
+        )
+    };
+    let index: Map<String, Value> = result
+        .index
+        .iter()
+        .map(|(index, granted)| (index.clone(), flags(granted)))
+        .collect();
+    let application: Map<String, Value> = result
+        .application
+        .iter()
+        .map(|(application, resources)| {
+            (
+                application.clone(),
+                Value::Object(
+                    resources
+                        .iter()
+                        .map(|(resource, granted)| (resource.clone(), flags(granted)))
+                        .collect(),
+                ),
+            )
+        })
+        .collect();
+    Ok(Reply::ok(json!({
+        "username": answer.username,
+        "has_all_requested": result.has_all_requested,
+        "cluster": flags(&result.cluster),
+        "index": index,
+        "application": application,
+    })))
+}
+
+/// `GET /_security/user/_privileges`: everything the caller's roles grant.
+pub(crate) async fn user_privileges(
+    engine: &Engine,
+    caller: &Caller,
+    call: &Call,
+) -> Result<Reply, Error> {
+    call.bare(&[])?;
+    let privileges = engine.user_privileges(caller).await?;
+    let mut global = Vec::new();
+    if !privileges.application_manage.is_empty() {
+        global.push(json!({"application": {"manage": {"applications": privileges.application_manage}}}));
+    }
+    if !privileges.profile_write.is_empty() {
+        global.push(json!({"profile": {"write": {"applications": privileges.profile_write}}}));
+    }
+    Ok(Reply::ok(json!({
+        "cluster": privileges.cluster,
+        "global": global,
+        "indices": privileges.indices,
+        "applications": privileges.applications,
+        "run_as": privileges.run_as,
+    })))
+}
+
 fn strings(field: &Field, parser: &str, value: &Value) -> Result<Vec<String>, Error> {
     let Value::Array(items) = value else {
         return Err(unsupported_type(field, parser, value));
