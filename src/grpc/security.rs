@@ -154,6 +154,75 @@ impl pb::security_server::Security for GrpcApi {
         let caller = Self::caller(&request)?;
         Ok(Response::new(convert::authentication(caller.user.clone())))
     }
+
+    async fn has_privileges(
+        &self,
+        request: Request<pb::HasPrivilegesRequest>,
+    ) -> Result<Response<pb::HasPrivilegesResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let message = request.into_inner();
+        let check = super::privileges::privileges_to_check(message.privileges);
+        let flags = |granted: Vec<(String, bool)>| pb::PrivilegeFlags {
+            privileges: granted.into_iter().collect(),
+        };
+        reply(
+            self.engine
+                .user_has_privileges(&caller, message.username.as_deref(), &check)
+                .await,
+            |answer| pb::HasPrivilegesResponse {
+                username: answer.username,
+                has_all_requested: answer.result.has_all_requested,
+                cluster: answer.result.cluster.into_iter().collect(),
+                index: answer
+                    .result
+                    .index
+                    .into_iter()
+                    .map(|(index, granted)| (index, flags(granted)))
+                    .collect(),
+                application: answer
+                    .result
+                    .application
+                    .into_iter()
+                    .map(|(application, resources)| {
+                        (
+                            application,
+                            pb::ResourcePrivilegeFlags {
+                                resources: resources
+                                    .into_iter()
+                                    .map(|(resource, granted)| (resource, flags(granted)))
+                                    .collect(),
+                            },
+                        )
+                    })
+                    .collect(),
+            },
+        )
+    }
+
+    async fn get_user_privileges(
+        &self,
+        request: Request<pb::GetUserPrivilegesRequest>,
+    ) -> Result<Response<pb::GetUserPrivilegesResponse>, Status> {
+        let caller = Self::caller(&request)?;
+        let structs = |values: &[serde_json::Value]| -> Vec<prost_types::Struct> {
+            values
+                .iter()
+                .filter_map(|v| v.as_object().map(convert::to_struct))
+                .collect()
+        };
+        reply(self.engine.user_privileges(&caller).await, |privileges| {
+            pb::GetUserPrivilegesResponse {
+                indices: structs(&privileges.indices),
+                applications: structs(&privileges.applications),
+                cluster: privileges.cluster,
+                global: Some(pb::GlobalPrivileges {
+                    profile_write_applications: privileges.profile_write,
+                    application_manage_applications: privileges.application_manage,
+                }),
+                run_as: privileges.run_as,
+            }
+        })
+    }
 }
 
 #[tonic::async_trait]

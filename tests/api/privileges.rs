@@ -518,7 +518,12 @@ async fn privileges_and_profile_has_privileges_over_grpc() {
 #[tokio::test]
 async fn callers_check_their_own_privileges() {
     let app = spawn_app().await;
-    put_kibana_privileges(&app, ("elastic", ELASTIC_PASSWORD), &["login:", "saved_object:*/get"]).await;
+    put_kibana_privileges(
+        &app,
+        ("elastic", ELASTIC_PASSWORD),
+        &["login:", "saved_object:*/get"],
+    )
+    .await;
     let (status, _) = send_json(app.es(Method::PUT, "/_security/role/space_reader").json(&json!({
         "cluster": ["monitor"],
         "indices": [{"names": ["logs-*"], "privileges": ["read"], "allow_restricted_indices": false}],
@@ -526,15 +531,21 @@ async fn callers_check_their_own_privileges() {
     })))
     .await;
     assert_eq!(status, 200);
-    app.create_user("reader", &["space_reader", "missing_role"], None, None).await;
+    app.create_user("reader", &["space_reader", "missing_role"], None, None)
+        .await;
     let request = json!({
         "cluster": ["monitor", "manage_security"],
         "index": [{"names": ["logs-1", "metrics"], "privileges": ["read"]}],
         "application": [{"application": "kibana-.kibana", "privileges": ["space_read", "space_all"], "resources": ["space:default"]}]
     });
     let (status, body) = send_json(
-        app.as_user("reader", USER_PASSWORD, Method::POST, "/_security/user/_has_privileges")
-            .json(&request),
+        app.as_user(
+            "reader",
+            USER_PASSWORD,
+            Method::POST,
+            "/_security/user/_has_privileges",
+        )
+        .json(&request),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -549,13 +560,22 @@ async fn callers_check_their_own_privileges() {
         })
     );
     // The superuser holds everything; GET with a body works as POST.
-    let (status, body) = send_json(app.es(Method::GET, "/_security/user/elastic/_has_privileges").json(&request)).await;
+    let (status, body) = send_json(
+        app.es(Method::GET, "/_security/user/elastic/_has_privileges")
+            .json(&request),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["has_all_requested"], true);
     // Only about oneself.
     let (status, body) = send_json(
-        app.as_user("reader", USER_PASSWORD, Method::POST, "/_security/user/elastic/_has_privileges")
-            .json(&request),
+        app.as_user(
+            "reader",
+            USER_PASSWORD,
+            Method::POST,
+            "/_security/user/elastic/_has_privileges",
+        )
+        .json(&request),
     )
     .await;
     assert_eq!(status, 400);
@@ -565,15 +585,28 @@ async fn callers_check_their_own_privileges() {
         "users may only check the privileges of their own account"
     );
     let (status, body) = send_json(
-        app.as_user("reader", USER_PASSWORD, Method::POST, "/_security/user/_has_privileges")
-            .json(&json!({"cluster": []})),
+        app.as_user(
+            "reader",
+            USER_PASSWORD,
+            Method::POST,
+            "/_security/user/_has_privileges",
+        )
+        .json(&json!({"cluster": []})),
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body["error"]["reason"].as_str().unwrap().contains("must specify at least one privilege"));
+    assert!(body["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("must specify at least one privilege"));
 
-    let (status, body) =
-        send_json(app.as_user("reader", USER_PASSWORD, Method::GET, "/_security/user/_privileges")).await;
+    let (status, body) = send_json(app.as_user(
+        "reader",
+        USER_PASSWORD,
+        Method::GET,
+        "/_security/user/_privileges",
+    ))
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
@@ -588,4 +621,72 @@ async fn callers_check_their_own_privileges() {
     let (_, body) = send_json(app.es(Method::GET, "/_security/user/_privileges")).await;
     assert_eq!(body["cluster"], json!(["all"]));
     assert_eq!(body["run_as"], json!(["*"]));
+}
+
+#[tokio::test]
+async fn callers_check_their_own_privileges_over_grpc() {
+    use userprofiles::pb;
+    let app = spawn_app().await;
+    send_json(app.es(Method::PUT, "/_security/role/watcher").json(&json!({
+        "cluster": ["monitor"],
+        "applications": [{"application": "myapp", "privileges": ["data:read/*"], "resources": ["item/*"]}]
+    })))
+    .await;
+    app.create_user("watcher", &["watcher"], None, None).await;
+    let mut security = app.security_client();
+    let answer = security
+        .has_privileges(authed(
+            pb::HasPrivilegesRequest {
+                username: None,
+                privileges: Some(pb::PrivilegesToCheck {
+                    cluster: vec!["monitor".into(), "manage".into()],
+                    application: vec![pb::ApplicationPrivilegesCheck {
+                        application: "myapp".into(),
+                        privileges: vec!["data:read/items".into()],
+                        resources: vec!["item/1".into(), "other".into()],
+                    }],
+                    ..Default::default()
+                }),
+            },
+            "watcher",
+            USER_PASSWORD,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.username, "watcher");
+    assert!(!answer.has_all_requested);
+    assert_eq!(answer.cluster["monitor"], true);
+    assert_eq!(answer.cluster["manage"], false);
+    let resources = &answer.application["myapp"].resources;
+    assert_eq!(resources["item/1"].privileges["data:read/items"], true);
+    assert_eq!(resources["other"].privileges["data:read/items"], false);
+
+    let someone_else = security
+        .has_privileges(authed(
+            pb::HasPrivilegesRequest {
+                username: Some("elastic".into()),
+                privileges: Some(pb::PrivilegesToCheck {
+                    cluster: vec!["monitor".into()],
+                    ..Default::default()
+                }),
+            },
+            "watcher",
+            USER_PASSWORD,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(someone_else.code(), tonic::Code::InvalidArgument);
+
+    let privileges = security
+        .get_user_privileges(authed(
+            pb::GetUserPrivilegesRequest {},
+            "watcher",
+            USER_PASSWORD,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(privileges.cluster, vec!["monitor"]);
+    assert_eq!(privileges.applications.len(), 1);
 }

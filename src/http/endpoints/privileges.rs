@@ -300,7 +300,9 @@ pub(crate) async fn user_privileges(
     let privileges = engine.user_privileges(caller).await?;
     let mut global = Vec::new();
     if !privileges.application_manage.is_empty() {
-        global.push(json!({"application": {"manage": {"applications": privileges.application_manage}}}));
+        global.push(
+            json!({"application": {"manage": {"applications": privileges.application_manage}}}),
+        );
     }
     if !privileges.profile_write.is_empty() {
         global.push(json!({"profile": {"write": {"applications": privileges.profile_write}}}));
