@@ -52,4 +52,41 @@ except ApiError as error:
     assert error.body["error"]["type"] == "version_conflict_engine_exception"
 checks += 1
 
+# Application privileges and the has-privileges checks, as Kibana uses them.
+resp = es.security.put_privileges(privileges={
+    "myapp": {"read": {"actions": ["data:read/*", "action:login"]},
+              "write": {"actions": ["data:write/*"]}},
+})
+assert resp.body == {"myapp": {"read": {"created": True}, "write": {"created": True}}}, resp.body
+got = es.security.get_privileges(application="myapp", name="read")
+assert got.body == {"myapp": {"read": {"application": "myapp", "name": "read",
+                                       "actions": ["data:read/*", "action:login"],
+                                       "metadata": {}}}}, got.body
+checks += 1
+
+es.security.put_role(name="myapp_reader", applications=[
+    {"application": "myapp", "privileges": ["read"], "resources": ["doc/*"]}])
+es.security.put_user(username="reader", password="r3ader-p@ssw0rd-long", roles=["myapp_reader"])
+reader_uid = es.security.activate_user_profile(grant_type="password", username="reader",
+                                               password="r3ader-p@ssw0rd-long")["uid"]
+result = es.security.has_privileges_user_profile(
+    uids=[reader_uid, uid, "u_missing_0"],
+    privileges={"application": [{"application": "myapp", "privileges": ["read"],
+                                 "resources": ["doc/1"]}]})
+assert result["has_privilege_uids"] == [reader_uid], result.body
+assert result["errors"]["details"]["u_missing_0"]["type"] == "resource_not_found_exception"
+checks += 1
+
+as_reader = Elasticsearch(url, basic_auth=("reader", "r3ader-p@ssw0rd-long"))
+mine = as_reader.security.has_privileges(
+    cluster=["monitor"],
+    application=[{"application": "myapp", "privileges": ["read", "write"],
+                  "resources": ["doc/1"]}])
+assert mine["username"] == "reader"
+assert mine["has_all_requested"] is False
+assert mine["cluster"] == {"monitor": False}
+assert mine["application"] == {"myapp": {"doc/1": {"read": True, "write": False}}}, mine.body
+assert es.security.delete_privileges(application="myapp", name="write")["myapp"]["write"]["found"]
+checks += 1
+
 print(f"es_client.py: {checks} checks passed")

@@ -129,7 +129,7 @@ async fn the_official_python_client_works_unmodified() {
         ],
     )
     .await;
-    assert!(stdout.contains("es_client.py: 6 checks passed"), "{stdout}");
+    assert!(stdout.contains("es_client.py: 9 checks passed"), "{stdout}");
 }
 
 #[tokio::test]
