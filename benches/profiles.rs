@@ -73,11 +73,48 @@ async fn main() {
     let http = reqwest::Client::new();
     let base = format!("http://{http_addr}");
 
+    // Ten application privileges and a role granting them through one broader privilege, so the
+    // has-privileges row resolves definitions and covers patterns for every profile.
+    let mut definitions = serde_json::Map::new();
+    for p in 0..10 {
+        definitions.insert(
+            format!("p{p}"),
+            serde_json::json!({"actions": [format!("action:p{p}/*"), "login:"]}),
+        );
+    }
+    definitions.insert("all".into(), serde_json::json!({"actions": ["action:*", "login:"]}));
+    let r = http
+        .put(format!("{base}/_security/privilege"))
+        .basic_auth("elastic", Some(ELASTIC))
+        .json(&serde_json::json!({ "benchapp": definitions }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .put(format!("{base}/_security/role/bench_app_user"))
+        .basic_auth("elastic", Some(ELASTIC))
+        .json(&serde_json::json!({"applications": [
+            {"application": "benchapp", "privileges": ["all"], "resources": ["space:*"]}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     // Users get an imported low-cost bcrypt hash so set-up time measures the service, not hashing.
     let hash = bcrypt::hash("bench-password", 4).unwrap();
     let started = Instant::now();
     for i in 0..users {
-        let body = serde_json::json!({"password_hash": hash, "roles": ["viewer"], "full_name": format!("User {i}")});
+        // Every third user lacks the application role, so the check answers both ways; a team
+        // role (100 of them, undefined) makes the role sets differ as in a real organisation.
+        let team = format!("team{}", i % 100);
+        let roles = if i % 3 == 0 {
+            vec!["viewer", team.as_str()]
+        } else {
+            vec!["viewer", "bench_app_user", team.as_str()]
+        };
+        let body = serde_json::json!({"password_hash": hash, "roles": roles, "full_name": format!("User {i}")});
         let r = http
             .put(format!("{base}/_security/user/user{i}"))
             .basic_auth("elastic", Some(ELASTIC))
@@ -226,4 +263,38 @@ async fn main() {
     };
     let (samples, wall) = drive(users * 5, grpc_get).await;
     report("gRPC get two profiles", samples, wall);
+
+    // One caller at a time, so the latency is the server's work on 1,000 uids (Kibana filters a
+    // suggest page or an assignee list this way), not queueing.
+    let checked = uids.len().min(1000);
+    let body = serde_json::json!({
+        "uids": &uids[..checked],
+        "privileges": {"application": [{
+            "application": "benchapp",
+            "privileges": (0..10).map(|p| format!("p{p}")).collect::<Vec<_>>(),
+            "resources": ["space:default"],
+        }]}
+    });
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let r = http
+            .post(format!("{base}/_security/profile/_has_privileges"))
+            .basic_auth("elastic", Some(ELASTIC))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let answer: serde_json::Value = r.json().await.unwrap();
+        let granted = answer["has_privilege_uids"].as_array().unwrap().len();
+        assert_eq!(granted, (0..checked).filter(|i| i % 3 != 0).count());
+        samples.push(t.elapsed());
+    }
+    report(
+        &format!("HTTP has_privileges, {checked} uids x 10"),
+        samples,
+        started.elapsed(),
+    );
 }

@@ -465,8 +465,11 @@ impl Engine {
             self.store().list_application_privileges().await?
         };
         let profiles = self.store().get_profiles(uids).await?;
-        // Roles are shared by many profiles: each is read once per call.
+        // Roles are shared by many profiles: each is read once per call, and each distinct set
+        // of role names is judged once.
         let mut roles: BTreeMap<String, Option<RoleRecord>> = BTreeMap::new();
+        let mut verdicts: std::collections::HashMap<Vec<String>, bool> =
+            std::collections::HashMap::new();
         for (uid, slot) in uids.iter().zip(profiles) {
             let profile = match slot {
                 Ok(Some(profile)) => profile,
@@ -496,21 +499,29 @@ impl Engine {
             if !profile.doc.enabled {
                 continue;
             }
-            for name in &profile.doc.user.roles {
-                if !roles.contains_key(name) {
-                    let role = find_role(self.store(), name).await?.map(|r| r.into_owned());
-                    roles.insert(name.clone(), role);
+            let mut role_names = profile.doc.user.roles.clone();
+            role_names.sort();
+            role_names.dedup();
+            let granted = match verdicts.get(&role_names) {
+                Some(granted) => *granted,
+                None => {
+                    for name in &role_names {
+                        if !roles.contains_key(name) {
+                            let role = find_role(self.store(), name).await?.map(|r| r.into_owned());
+                            roles.insert(name.clone(), role);
+                        }
+                    }
+                    let permissions = RolePermissions::of(
+                        role_names
+                            .iter()
+                            .filter_map(|name| roles.get(name).and_then(Option::as_ref)),
+                    );
+                    let granted = permissions.check(request, &stored).has_all_requested;
+                    verdicts.insert(role_names, granted);
+                    granted
                 }
-            }
-            let permissions = RolePermissions::of(
-                profile
-                    .doc
-                    .user
-                    .roles
-                    .iter()
-                    .filter_map(|name| roles.get(name).and_then(Option::as_ref)),
-            );
-            if permissions.check(request, &stored).has_all_requested {
+            };
+            if granted {
                 answer.has_privilege_uids.push(uid.clone());
             }
         }
