@@ -138,6 +138,27 @@ pub fn optional_object(
     value.map(|s| from_struct(s, field)).transpose()
 }
 
+/// Per-uid failures, present only when there are some.
+pub fn profile_errors(
+    errors: std::collections::BTreeMap<String, crate::engine::profiles::ProfileError>,
+) -> Option<pb::ProfileErrors> {
+    (!errors.is_empty()).then(|| pb::ProfileErrors {
+        count: errors.len() as i32,
+        details: errors
+            .into_iter()
+            .map(|(uid, e)| {
+                (
+                    uid,
+                    pb::ErrorCause {
+                        r#type: e.error_type.to_owned(),
+                        reason: e.reason,
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
 /// A suggest hit: uid, user, labels and data only.
 pub fn suggested_profile(profile: Profile) -> pb::SuggestedProfile {
     let full = self::profile(profile);

@@ -42,22 +42,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
                 .get_profiles(&caller, &message.uids, &filter)
                 .await,
             |result| {
-                let errors = (!result.errors.is_empty()).then(|| pb::ProfileErrors {
-                    count: result.errors.len() as i32,
-                    details: result
-                        .errors
-                        .into_iter()
-                        .map(|(uid, e)| {
-                            (
-                                uid,
-                                pb::ErrorCause {
-                                    r#type: e.error_type.to_owned(),
-                                    reason: e.reason,
-                                },
-                            )
-                        })
-                        .collect(),
-                });
+                let errors = convert::profile_errors(result.errors);
                 pb::GetProfilesResponse {
                     profiles: result.profiles.into_iter().map(convert::profile).collect(),
                     errors,
@@ -170,22 +155,7 @@ impl pb::user_profiles_server::UserProfiles for GrpcApi {
                 .await,
             |answer| pb::ProfileHasPrivilegesResponse {
                 has_privilege_uids: answer.has_privilege_uids,
-                errors: (!answer.errors.is_empty()).then(|| pb::ProfileErrors {
-                    count: answer.errors.len() as i32,
-                    details: answer
-                        .errors
-                        .into_iter()
-                        .map(|(uid, e)| {
-                            (
-                                uid,
-                                pb::ErrorCause {
-                                    r#type: e.error_type.to_owned(),
-                                    reason: e.reason,
-                                },
-                            )
-                        })
-                        .collect(),
-                }),
+                errors: convert::profile_errors(answer.errors),
             },
         )
     }

@@ -130,8 +130,16 @@ fn parse_privilege(
 pub(crate) async fn get(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
     call.bare(&[])?;
     let application = call.path_params.first().map(String::as_str);
-    let names: Vec<String> = call
-        .path_params
+    let names = privilege_names(call);
+    let privileges = engine
+        .get_application_privileges(caller, application, &names)
+        .await?;
+    Ok(Reply::ok(json::application_privileges(&privileges)))
+}
+
+/// The comma-separated `{name}` path parameter, empty items dropped.
+fn privilege_names(call: &Call) -> Vec<String> {
+    call.path_params
         .get(1)
         .map(|list| {
             list.split(',')
@@ -139,11 +147,7 @@ pub(crate) async fn get(engine: &Engine, caller: &Caller, call: &Call) -> Result
                 .map(str::to_owned)
                 .collect()
         })
-        .unwrap_or_default();
-    let privileges = engine
-        .get_application_privileges(caller, application, &names)
-        .await?;
-    Ok(Reply::ok(json::application_privileges(&privileges)))
+        .unwrap_or_default()
 }
 
 /// `DELETE /_security/privilege/{application}/{name}`: 404 when none of them existed.
@@ -151,16 +155,7 @@ pub(crate) async fn delete(engine: &Engine, caller: &Caller, call: &Call) -> Res
     call.bare(&["refresh"])?;
     call.refresh()?;
     let application = call.path_params.first().cloned().unwrap_or_default();
-    let names: Vec<String> = call
-        .path_params
-        .get(1)
-        .map(|list| {
-            list.split(',')
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = privilege_names(call);
     let found = engine
         .delete_application_privileges(caller, &application, &names)
         .await?;
@@ -329,6 +324,47 @@ fn strings(field: &Field, parser: &str, value: &Value) -> Result<Vec<String>, Er
         .collect()
 }
 
+/// The objects of an array-of-objects field.
+fn entry_objects<'a>(
+    field: &Field,
+    parser: &str,
+    value: &'a Value,
+) -> Result<Vec<&'a Map<String, Value>>, Error> {
+    let Value::Array(entries) = value else {
+        return Err(unsupported_type(field, parser, value));
+    };
+    entries
+        .iter()
+        .map(|entry| match entry {
+            Value::Object(fields) => Ok(fields),
+            other => Err(unsupported_type(field, parser, other)),
+        })
+        .collect()
+}
+
+/// Elasticsearch's message for a bad `indices` or `application` entry of `parser`'s body.
+fn entry_error(kind: &str, parser: &str, detail: String) -> Error {
+    Error::Parse(format!(
+        "failed to parse {kind} privileges for role [{parser}]. {detail}"
+    ))
+}
+
+fn require_fields(
+    kind: &str,
+    parser: &str,
+    fields: &Map<String, Value>,
+    required: &[&str],
+) -> Result<(), Error> {
+    match required.iter().find(|name| !fields.contains_key(**name)) {
+        Some(missing) => Err(entry_error(
+            kind,
+            parser,
+            format!("missing required [{missing}] field"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `{"cluster": [...], "index": [{names, privileges, allow_restricted_indices}], "application":
 /// [{application, privileges, resources}]}`, as Elasticsearch's `parsePrivilegesToCheck`.
 fn privileges_to_check(field: &Field, parser: &str) -> Result<PrivilegesToCheck, Error> {
@@ -346,13 +382,7 @@ fn privileges_to_check(field: &Field, parser: &str) -> Result<PrivilegesToCheck,
         match category.as_str() {
             "cluster" => request.cluster = strings(&inner, parser, value)?,
             "index" => {
-                let Value::Array(entries) = value else {
-                    return Err(unsupported_type(&inner, parser, value));
-                };
-                for entry in entries {
-                    let Value::Object(entry) = entry else {
-                        return Err(unsupported_type(&inner, parser, entry));
-                    };
+                for entry in entry_objects(&inner, parser, value)? {
                     let mut check = IndexCheck {
                         names: Vec::new(),
                         privileges: Vec::new(),
@@ -368,36 +398,25 @@ fn privileges_to_check(field: &Field, parser: &str) -> Result<PrivilegesToCheck,
                             }
                             "privileges" => check.privileges = strings(&inner, parser, value)?,
                             "allow_restricted_indices" => {
-                                check.allow_restricted_indices =
-                                    value.as_bool().ok_or_else(|| {
-                                        unsupported_type(&inner, parser, value)
-                                    })?
+                                check.allow_restricted_indices = value
+                                    .as_bool()
+                                    .ok_or_else(|| unsupported_type(&inner, parser, value))?
                             }
                             other => {
-                                return Err(Error::Parse(format!(
-                                    "failed to parse indices privileges for role [{parser}]. unexpected field [{other}]"
-                                )))
+                                return Err(entry_error(
+                                    "indices",
+                                    parser,
+                                    format!("unexpected field [{other}]"),
+                                ))
                             }
                         }
                     }
-                    for required in ["names", "privileges"] {
-                        if !entry.contains_key(required) {
-                            return Err(Error::Parse(format!(
-                                "failed to parse indices privileges for role [{parser}]. missing required [{required}] field"
-                            )));
-                        }
-                    }
+                    require_fields("indices", parser, entry, &["names", "privileges"])?;
                     request.index.push(check);
                 }
             }
             "application" => {
-                let Value::Array(entries) = value else {
-                    return Err(unsupported_type(&inner, parser, value));
-                };
-                for entry in entries {
-                    let Value::Object(fields) = entry else {
-                        return Err(unsupported_type(&inner, parser, entry));
-                    };
+                for fields in entry_objects(&inner, parser, value)? {
                     let mut check = ApplicationCheck {
                         application: String::new(),
                         privileges: Vec::new(),
@@ -414,19 +433,15 @@ fn privileges_to_check(field: &Field, parser: &str) -> Result<PrivilegesToCheck,
                             "privileges" => check.privileges = strings(&inner, parser, value)?,
                             "resources" => check.resources = strings(&inner, parser, value)?,
                             other => {
-                                return Err(Error::Parse(format!(
-                                    "failed to parse application privileges for role [{parser}]. unexpected field [{other}]"
-                                )))
+                                return Err(entry_error(
+                                    "application",
+                                    parser,
+                                    format!("unexpected field [{other}]"),
+                                ))
                             }
                         }
                     }
-                    for required in ["privileges", "resources"] {
-                        if !fields.contains_key(required) {
-                            return Err(Error::Parse(format!(
-                                "failed to parse application privileges for role [{parser}]. missing required [{required}] field"
-                            )));
-                        }
-                    }
+                    require_fields("application", parser, fields, &["privileges", "resources"])?;
                     request.application.push(check);
                 }
             }
