@@ -585,7 +585,7 @@ mod tests {
             metadata: Default::default(),
         };
         assert!(validate_put(&[privilege(&["data:read/*"])]).is_ok());
-        let Err(Error::Validation(violations)) =
+        let Err(Error::ActionValidation(violations)) =
             validate_put(&[privilege(&["plain", "bad one/x"])])
         else {
             panic!("invalid actions must be refused");
