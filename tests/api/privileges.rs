@@ -344,6 +344,19 @@ async fn profile_has_privileges_validates_and_authorizes() {
         .unwrap()
         .contains("must specify at least one privilege"));
 
+    // As many uids as get profiles allows, no more.
+    let too_many: Vec<String> = (0..1001).map(|i| format!("u_{i}_0")).collect();
+    let (status, body) = send_json(
+        app.es(Method::POST, "/_security/profile/_has_privileges")
+            .json(&json!({"uids": too_many, "privileges": {"cluster": ["monitor"]}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("too many profile UIDs [1001]"));
+
     let (status, body) = send_json(
         app.es(Method::POST, "/_security/profile/_has_privileges")
             .json(&json!({
