@@ -385,32 +385,37 @@ impl Engine {
             .collect())
     }
 
-    /// Application privileges: all, an application's (a trailing-`*` pattern allowed), or the
-    /// named ones of one application. Naming some and finding none is [`Error::NoneFound`].
+    /// Application privileges: all (no `applications`), those of the listed applications
+    /// (trailing-`*` patterns allowed), or the named ones of those. Naming applications and
+    /// finding nothing is [`Error::NoneFound`].
     pub async fn get_application_privileges(
         &self,
         caller: &Caller,
-        application: Option<&str>,
+        applications: &[String],
         names: &[String],
     ) -> Result<Vec<ApplicationPrivilegeRecord>, Error> {
-        if let Some(application) = application {
+        for application in applications {
             validate_application_name(application, true)
                 .map_err(|m| Error::validation("application", m))?;
         }
+        self.check_name_count("application", "applications", applications.len())?;
         self.check_name_count("name", "privilege names", names.len())?;
-        let applications: Vec<&str> = application.into_iter().collect();
-        self.authorize_application_privileges(caller, action::PRIVILEGE_GET, &applications)?;
+        let named: Vec<&str> = applications.iter().map(String::as_str).collect();
+        self.authorize_application_privileges(caller, action::PRIVILEGE_GET, &named)?;
         let found: Vec<ApplicationPrivilegeRecord> = self
             .store()
             .list_application_privileges()
             .await?
             .into_iter()
             .filter(|p| {
-                application.is_none_or(|app| crate::auth::patterns::matches(app, &p.application))
+                (applications.is_empty()
+                    || applications
+                        .iter()
+                        .any(|app| crate::auth::patterns::matches(app, &p.application)))
                     && (names.is_empty() || names.contains(&p.name))
             })
             .collect();
-        if found.is_empty() && application.is_some() {
+        if found.is_empty() && !applications.is_empty() {
             return Err(Error::NoneFound("no application privileges found".into()));
         }
         Ok(found)

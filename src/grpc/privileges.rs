@@ -100,7 +100,11 @@ impl pb::privileges_server::Privileges for GrpcApi {
         let message = request.into_inner();
         reply(
             self.engine
-                .get_application_privileges(&caller, message.application.as_deref(), &message.names)
+                .get_application_privileges(
+                    &caller,
+                    &message.application.into_iter().collect::<Vec<_>>(),
+                    &message.names,
+                )
                 .await,
             |found| pb::GetPrivilegesResponse {
                 privileges: found.into_iter().map(privilege).collect(),

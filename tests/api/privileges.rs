@@ -57,6 +57,9 @@ async fn application_privileges_are_created_read_and_deleted() {
     assert_eq!(by_app["kibana-.kibana"].as_object().unwrap().len(), 2);
     let (_, pattern) = send_json(app.es(Method::GET, "/_security/privilege/kibana-*")).await;
     assert_eq!(pattern, by_app);
+    let (_, listed) =
+        send_json(app.es(Method::GET, "/_security/privilege/otherapp,kibana-.kibana")).await;
+    assert_eq!(listed, by_app);
     let (_, all) = send_json(app.es(Method::GET, "/_security/privilege")).await;
     assert_eq!(all, by_app);
     let (status, none) =

@@ -129,10 +129,19 @@ fn parse_privilege(
 /// `GET /_security/privilege[/{application}[/{name}]]`.
 pub(crate) async fn get(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
     call.bare(&[])?;
-    let application = call.path_params.first().map(String::as_str);
+    let applications: Vec<String> = call
+        .path_params
+        .first()
+        .map(|list| {
+            list.split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     let names = privilege_names(call);
     let privileges = engine
-        .get_application_privileges(caller, application, &names)
+        .get_application_privileges(caller, &applications, &names)
         .await?;
     Ok(Reply::ok(json::application_privileges(&privileges)))
 }
