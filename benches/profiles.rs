@@ -82,7 +82,10 @@ async fn main() {
             serde_json::json!({"actions": [format!("action:p{p}/*"), "login:"]}),
         );
     }
-    definitions.insert("all".into(), serde_json::json!({"actions": ["action:*", "login:"]}));
+    definitions.insert(
+        "all".into(),
+        serde_json::json!({"actions": ["action:*", "login:"]}),
+    );
     let r = http
         .put(format!("{base}/_security/privilege"))
         .basic_auth("elastic", Some(ELASTIC))
