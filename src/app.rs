@@ -368,7 +368,7 @@ pub async fn run(
         );
     let http_server = crate::transport::serve_http(
         LimitedListener::new(http, transport.max_connections, "http"),
-        crate::http::router(engine, limit, transport.clone()),
+        crate::http::service(engine, limit, transport.clone()),
         transport,
         tls.clone(),
         stopped(stop_rx),

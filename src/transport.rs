@@ -5,7 +5,6 @@
 //! cap, new connections wait in the kernel's accept backlog instead of costing memory here.
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -357,13 +356,23 @@ impl LimitedListener {
 /// until `shutdown` resolves; then stops accepting, closes connections that never sent a
 /// request, and lets the others finish theirs. With `tls`, clients that offer HTTP/2 by ALPN
 /// get it; everyone else speaks HTTP/1.1.
-pub async fn serve_http(
+pub async fn serve_http<S>(
     listener: LimitedListener,
-    router: axum::Router,
+    service: S,
     limits: TransportLimits,
     tls: Option<Arc<ReloadingTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<axum::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .timer(TokioTimer::new())
@@ -397,7 +406,7 @@ pub async fn serve_http(
             continue;
         };
         let used = connection.used();
-        let service = TowerToHyperService::new(router.clone());
+        let service = service.clone();
         let (http1, http2, tls) = (Arc::clone(&http1), Arc::clone(&http2), tls.clone());
         let watcher = graceful.watcher();
         let mut stopping = stopping.clone();

@@ -8,6 +8,21 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     glob(pattern.as_bytes(), text.as_bytes(), false)
 }
 
+/// Whether `pattern` followed by `*` matches `text`: Elasticsearch reads a bare action name in
+/// a role as covering its sub-actions.
+pub fn matches_prefix(pattern: &str, text: &str) -> bool {
+    if pattern.ends_with('*') {
+        return matches(pattern, text);
+    }
+    // `pattern*` matches when `pattern` matches some prefix of `text`; try the shortest first.
+    if !pattern.contains(['*', '?']) {
+        return text.starts_with(pattern);
+    }
+    (0..=text.len())
+        .filter(|&end| text.is_char_boundary(end))
+        .any(|end| matches(pattern, &text[..end]))
+}
+
 /// Whether every name `inner` matches is also matched by `outer`.
 ///
 /// `outer` is matched against `inner` read literally, where `outer`'s `*` may take in
@@ -62,6 +77,9 @@ mod tests {
         assert!(matches("kibana-*", "kibana-.kibana"));
         assert!(!matches("kibana-*", "kibana"));
         assert!(matches("data:read/*", "data:read/"));
+        assert!(matches_prefix("cluster:admin/xpack/security/user", "cluster:admin/xpack/security/user/get"));
+        assert!(matches_prefix("cluster:admin/*/user", "cluster:admin/xpack/security/user/put"));
+        assert!(!matches_prefix("cluster:monitor", "cluster:admin/x"));
     }
 
     #[test]

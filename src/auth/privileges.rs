@@ -152,18 +152,19 @@ pub fn cluster_privilege_actions(
 
 /// Whether one cluster privilege entry (a name or a `cluster:` action pattern) grants `action`.
 pub fn privilege_grants(privilege: &str, action: &str) -> bool {
+    use super::patterns::{matches, matches_prefix};
     if is_action_pattern(privilege) {
         // Elasticsearch treats a bare action name as the pattern `<name>*`.
-        let pattern = if privilege.ends_with('*') {
-            privilege.to_owned()
-        } else {
-            format!("{privilege}*")
-        };
-        return WildMatch::new(&pattern).matches(action);
+        return matches_prefix(privilege, action);
     }
-    let (grants, excludes) = privilege_patterns(&privilege.to_ascii_lowercase());
-    grants.iter().any(|p| WildMatch::new(p).matches(action))
-        && !excludes.iter().any(|p| WildMatch::new(p).matches(action))
+    // Checked on every request: no allocation unless the role spelled the name in capitals.
+    let lowered: std::borrow::Cow<'_, str> = if privilege.bytes().any(|b| b.is_ascii_uppercase()) {
+        privilege.to_ascii_lowercase().into()
+    } else {
+        privilege.into()
+    };
+    let (grants, excludes) = privilege_patterns(&lowered);
+    grants.iter().any(|p| matches(p, action)) && !excludes.iter().any(|p| matches(p, action))
 }
 
 /// Whether a cluster entry is an action pattern rather than a privilege name.

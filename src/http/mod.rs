@@ -19,9 +19,7 @@ use crate::error::Error;
 use crate::limits::InFlightBytes;
 use crate::transport::TransportLimits;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use axum::Router;
 use call::{Call, Reply};
 use futures_util::FutureExt;
 use media::negotiate;
@@ -41,14 +39,33 @@ pub struct Gateway {
     in_flight: Arc<InFlightBytes>,
 }
 
-/// The gateway's router.
-pub fn router(engine: Engine, max_body_bytes: usize, transport: TransportLimits) -> Router {
-    Router::new().fallback(dispatch).with_state(Gateway {
+/// The gateway as a hyper service. Every request goes to [`dispatch`], which routes with the
+/// gateway's own table (Elasticsearch's rules for 404/405 and path decoding); a general-purpose
+/// router in front would only repeat that work on every request.
+#[derive(Clone)]
+pub struct GatewayService(Arc<Gateway>);
+
+/// The gateway over `engine`.
+pub fn service(engine: Engine, max_body_bytes: usize, transport: TransportLimits) -> GatewayService {
+    GatewayService(Arc::new(Gateway {
         engine,
         max_body_bytes,
         in_flight: InFlightBytes::new(transport.max_in_flight_body_bytes as u64),
         transport,
-    })
+    }))
+}
+
+impl hyper::service::Service<Request<hyper::body::Incoming>> for GatewayService {
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response<Body>, Self::Error>> + Send>,
+    >;
+
+    fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
+        let gateway = Arc::clone(&self.0);
+        Box::pin(async move { Ok(dispatch(&gateway, request.map(Body::new)).await) })
+    }
 }
 
 /// Elasticsearch's answers for a request line or headers over its limits (Netty's decoder
@@ -80,17 +97,16 @@ fn check_head_limits(
     Ok(())
 }
 
-fn base_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
+/// Elasticsearch's product header, on every answer (clients check it).
+const X_ELASTIC_PRODUCT: header::HeaderName = header::HeaderName::from_static("x-elastic-product");
+const ELASTICSEARCH: HeaderValue = HeaderValue::from_static("Elasticsearch");
+
+fn base_response(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        "x-elastic-product",
-        HeaderValue::from_static("Elasticsearch"),
-    );
-    if let Ok(value) = HeaderValue::from_str(content_type) {
-        headers.insert(header::CONTENT_TYPE, value);
-    }
+    headers.insert(X_ELASTIC_PRODUCT, ELASTICSEARCH);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -98,12 +114,12 @@ fn json_response(
     status: StatusCode,
     body: &Value,
     pretty: bool,
-    content_type: &str,
+    content_type: &'static str,
 ) -> Response<Body> {
     base_response(status, content_type, render::to_bytes(body, pretty))
 }
 
-fn error_response(error: &Error, pretty: bool, content_type: &str) -> Response<Body> {
+fn error_response(error: &Error, pretty: bool, content_type: &'static str) -> Response<Body> {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(status, &render::error_body(error), pretty, content_type);
@@ -128,7 +144,7 @@ fn allow_header(response: &mut Response<Body>, allowed: &[String]) {
     }
 }
 
-async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Response<Body> {
+async fn dispatch(gateway: &Gateway, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let _in_flight = crate::telemetry::InFlight::start("http");
     let (parts, body) = request.into_parts();
@@ -275,13 +291,8 @@ async fn dispatch(State(gateway): State<Gateway>, request: Request<Body>) -> Res
     let status = response.status().as_u16();
     // OpenTelemetry's HTTP server metric as Prometheus renders it: the route template, never
     // the raw path (which holds uids and names).
-    metrics::histogram!(
-        "http_server_request_duration_seconds",
-        "http_request_method" => method_label(&method),
-        "http_route" => route.template,
-        "http_response_status_code" => status_label(status)
-    )
-    .record(started.elapsed().as_secs_f64());
+    request_duration(method_label(&method), route.template, status)
+        .record(started.elapsed().as_secs_f64());
     if crate::telemetry::traces_exported() {
         span.record("http.response.status_code", i64::from(status));
         if status >= 500 {
@@ -345,6 +356,37 @@ fn method_label(method: &Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         _ => "_OTHER",
     }
+}
+
+/// The `http_server_request_duration_seconds` handle for one method, route and status, made
+/// once: the registry lookup behind `metrics::histogram!` builds and hashes the label set on
+/// every call. The key space is bounded: methods and routes are fixed sets, statuses are the
+/// ones this gateway answers.
+fn request_duration(method: &'static str, route: &'static str, status: u16) -> metrics::Histogram {
+    type Handles = std::sync::RwLock<
+        std::collections::HashMap<(&'static str, &'static str, u16), metrics::Histogram>,
+    >;
+    static HANDLES: std::sync::OnceLock<Handles> = std::sync::OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
+    let key = (method, route, status);
+    if let Some(handle) = handles
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+    {
+        return handle.clone();
+    }
+    let handle = metrics::histogram!(
+        "http_server_request_duration_seconds",
+        "http_request_method" => method,
+        "http_route" => route,
+        "http_response_status_code" => status_label(status)
+    );
+    handles
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key, handle.clone());
+    handle
 }
 
 /// A status code as a label without allocating for the common ones.
