@@ -77,8 +77,14 @@ mod tests {
         assert!(matches("kibana-*", "kibana-.kibana"));
         assert!(!matches("kibana-*", "kibana"));
         assert!(matches("data:read/*", "data:read/"));
-        assert!(matches_prefix("cluster:admin/xpack/security/user", "cluster:admin/xpack/security/user/get"));
-        assert!(matches_prefix("cluster:admin/*/user", "cluster:admin/xpack/security/user/put"));
+        assert!(matches_prefix(
+            "cluster:admin/xpack/security/user",
+            "cluster:admin/xpack/security/user/get"
+        ));
+        assert!(matches_prefix(
+            "cluster:admin/*/user",
+            "cluster:admin/xpack/security/user/put"
+        ));
         assert!(!matches_prefix("cluster:monitor", "cluster:admin/x"));
     }
 

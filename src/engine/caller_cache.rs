@@ -42,6 +42,16 @@ impl CallerCache {
         }
     }
 
+    /// The key of a raw `Authorization` header value: the same credentials, known before
+    /// parsing them (a repeated request then skips decoding the header too).
+    pub(super) fn header_key(&self, header: &[u8]) -> CredentialKey {
+        let mut hasher = Sha256::new();
+        hasher.update(self.key);
+        hasher.update(b"header\0");
+        hasher.update(header);
+        CredentialKey(hasher.finalize().into())
+    }
+
     pub(super) fn key(&self, credentials: &Credentials) -> CredentialKey {
         let mut hasher = Sha256::new();
         hasher.update(self.key);

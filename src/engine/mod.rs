@@ -279,6 +279,46 @@ impl Engine {
                 return Ok(caller);
             }
         }
+        self.authenticate_uncached(credentials, request, remembered)
+            .await
+    }
+
+    /// Authenticates a caller from its raw `Authorization` header, as both front ends receive
+    /// it: a caller remembered for the same header is found before the header is even decoded.
+    pub async fn authenticate_header(
+        &self,
+        authorization: Option<&[u8]>,
+        request: &(dyn std::fmt::Display + Sync),
+    ) -> Result<Arc<Caller>, Error> {
+        let Some(header) = authorization else {
+            return self.authenticate(None, request).await;
+        };
+        let remembered = self
+            .store()
+            .security_generation()
+            .map(|generation| (generation, self.inner.callers.header_key(header)));
+        if let Some((generation, key)) = &remembered {
+            if let Some(caller) = self.inner.callers.get(key, *generation, self.now()) {
+                return Ok(caller);
+            }
+        }
+        match crate::auth::parse_authorization(header)? {
+            Some(credentials) => {
+                self.authenticate_uncached(credentials, request, remembered)
+                    .await
+            }
+            None => self.authenticate(None, request).await,
+        }
+    }
+
+    /// Checks `credentials` and resolves the caller's roles; remembers the caller under `key`
+    /// (with the generation read before the check) when the store allows it.
+    async fn authenticate_uncached(
+        &self,
+        credentials: Credentials,
+        request: &(dyn std::fmt::Display + Sync),
+        remembered: Option<(u64, caller_cache::CredentialKey)>,
+    ) -> Result<Arc<Caller>, Error> {
         let credential_ttl = i64::try_from(CREDENTIAL_CACHE_TTL.as_millis()).unwrap_or(i64::MAX);
         let mut expires_millis = self.now().saturating_add(credential_ttl);
         let user = match credentials {

@@ -2,7 +2,6 @@
 //! before tonic decodes the message, runs under a deadline, and a panic becomes INTERNAL.
 
 use super::convert::status;
-use crate::auth::parse_authorization;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use futures_util::FutureExt;
@@ -23,11 +22,9 @@ async fn authenticate(
     authorization: Option<&[u8]>,
     method: &str,
 ) -> Result<Arc<Caller>, Error> {
-    let credentials = match authorization {
-        Some(value) => parse_authorization(value)?,
-        None => None,
-    };
-    engine.authenticate(credentials, &GrpcRequest(method)).await
+    engine
+        .authenticate_header(authorization, &GrpcRequest(method))
+        .await
 }
 
 /// Authenticates every `userprofiles.v1` call from its headers before tonic reads and decodes

@@ -13,7 +13,6 @@ mod media;
 pub mod render;
 mod routes;
 
-use crate::auth::parse_authorization;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use crate::limits::InFlightBytes;
@@ -46,7 +45,11 @@ pub struct Gateway {
 pub struct GatewayService(Arc<Gateway>);
 
 /// The gateway over `engine`.
-pub fn service(engine: Engine, max_body_bytes: usize, transport: TransportLimits) -> GatewayService {
+pub fn service(
+    engine: Engine,
+    max_body_bytes: usize,
+    transport: TransportLimits,
+) -> GatewayService {
     GatewayService(Arc::new(Gateway {
         engine,
         max_body_bytes,
@@ -407,9 +410,10 @@ async fn authenticate(
     headers: &HeaderMap,
     uri: &str,
 ) -> Result<std::sync::Arc<Caller>, Error> {
-    let credentials = match headers.get(header::AUTHORIZATION) {
-        Some(value) => parse_authorization(value.as_bytes())?,
-        None => None,
-    };
-    engine.authenticate(credentials, &RestRequest(uri)).await
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    engine
+        .authenticate_header(authorization, &RestRequest(uri))
+        .await
 }

@@ -111,6 +111,28 @@ static PATTERNS: LazyLock<Vec<Vec<Option<&'static str>>>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Route indices by segment count: a path is compared only with templates of its length.
+static BY_LENGTH: LazyLock<Vec<Vec<usize>>> = LazyLock::new(|| {
+    let longest = PATTERNS.iter().map(Vec::len).max().unwrap_or(0);
+    let mut by_length = vec![Vec::new(); longest + 1];
+    for (index, pattern) in PATTERNS.iter().enumerate() {
+        by_length[pattern.len()].push(index);
+    }
+    by_length
+});
+
+/// The routes whose templates have `length` segments.
+fn candidates(
+    length: usize,
+) -> impl Iterator<Item = (usize, &'static Route, &'static [Option<&'static str>])> {
+    BY_LENGTH
+        .get(length)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|&index| (index, &ROUTES[index], PATTERNS[index].as_slice()))
+}
+
 /// Which segments of a pattern matching `segments` are wildcards, first segment highest: the
 /// smallest mask is the most literal match, the one Elasticsearch's path trie prefers.
 fn wildcard_mask(pattern: &[Option<&str>], segments: &[&str]) -> Option<u64> {
@@ -129,7 +151,7 @@ fn wildcard_mask(pattern: &[Option<&str>], segments: &[&str]) -> Option<u64> {
 
 pub(super) fn route(method: &Method, segments: &[&str]) -> Result<Routed, Error> {
     let mut best: Option<(u64, usize)> = None;
-    for (index, (route, pattern)) in ROUTES.iter().zip(PATTERNS.iter()).enumerate() {
+    for (index, route, pattern) in candidates(segments.len()) {
         let Some(mask) = wildcard_mask(pattern, segments) else {
             continue;
         };
@@ -154,11 +176,9 @@ pub(super) fn route(method: &Method, segments: &[&str]) -> Result<Routed, Error>
         return Ok(Routed::Found(&ROUTES[index], params));
     }
     // Only a miss needs the methods every matching path accepts.
-    let mut allowed: Vec<Method> = ROUTES
-        .iter()
-        .zip(PATTERNS.iter())
-        .filter(|(_, pattern)| wildcard_mask(pattern, segments).is_some())
-        .flat_map(|(route, _)| route.methods.iter().cloned())
+    let mut allowed: Vec<Method> = candidates(segments.len())
+        .filter(|(_, _, pattern)| wildcard_mask(pattern, segments).is_some())
+        .flat_map(|(_, route, _)| route.methods.iter().cloned())
         .collect();
     if allowed.is_empty() {
         return Ok(Routed::NoRoute);
