@@ -52,7 +52,13 @@ impl ReplyBody {
             Self::Value(value) => render::to_bytes(value, pretty),
             Self::Profiles(result) if pretty => render::to_bytes(&json::get_profiles(result), true),
             Self::Profiles(result) => {
-                serde_json::to_vec(&json::ProfilesBody(result)).unwrap_or_default()
+                // Sized for a typical profile up front: growing from serde_json's 128 bytes
+                // took two reallocations per response.
+                let mut out = Vec::with_capacity(256 + 512 * result.profiles.len().min(64));
+                match serde_json::to_writer(&mut out, &json::ProfilesBody(result)) {
+                    Ok(()) => out,
+                    Err(_) => Vec::new(),
+                }
             }
         }
     }
