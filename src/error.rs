@@ -38,6 +38,13 @@ pub enum Missing {
     Role(String),
     /// No such token (by access or refresh token).
     Token,
+    /// None of these application privileges of `application`.
+    ApplicationPrivileges {
+        /// The application.
+        application: String,
+        /// The privilege names asked for.
+        names: Vec<String>,
+    },
 }
 
 /// Which `WWW-Authenticate` challenge a 401 carries.
@@ -431,6 +438,12 @@ impl Error {
             Error::NothingFound(Missing::User(name)) => format!("user [{name}] not found"),
             Error::NothingFound(Missing::Role(name)) => format!("role [{name}] not found"),
             Error::NothingFound(Missing::Token) => "token not found".into(),
+            Error::NothingFound(Missing::ApplicationPrivileges { application, names }) => {
+                format!(
+                    "application privileges [{}] of [{application}] not found",
+                    names.join(",")
+                )
+            }
             Error::VersionConflict {
                 uid,
                 required_seq_no,

@@ -210,3 +210,15 @@ pub struct TokenRecord {
     /// Incremented by every write; compare-and-set guard.
     pub version: u64,
 }
+
+/// The JSON token name Elasticsearch uses in type errors.
+pub fn token_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "VALUE_NULL",
+        Value::Bool(_) => "VALUE_BOOLEAN",
+        Value::Number(_) => "VALUE_NUMBER",
+        Value::String(_) => "VALUE_STRING",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
+}

@@ -151,39 +151,21 @@ impl RolePermissions {
         for entry in &request.index {
             for name in &entry.names {
                 let granted_actions = self.index_actions_covering(name);
-                let slot = match index.iter().position(|(n, _)| n == name) {
-                    Some(slot) => slot,
-                    None => {
-                        index.push((name.clone(), Vec::new()));
-                        index.len() - 1
-                    }
-                };
+                let privileges = keyed(&mut index, name);
                 for privilege in &entry.privileges {
                     let granted = index_privilege_actions(privilege).is_some_and(|wanted| {
                         !wanted.is_empty() && wanted.iter().all(|w| any_covers(&granted_actions, w))
                     });
                     all &= granted;
-                    let privileges = &mut index[slot].1;
-                    match privileges.iter_mut().find(|(p, _)| p == privilege) {
-                        Some(existing) => existing.1 = granted,
-                        None => privileges.push((privilege.clone(), granted)),
-                    }
+                    *keyed(privileges, privilege) = granted;
                 }
             }
         }
         let mut application: Vec<(String, GrantedOn)> = Vec::new();
         for entry in &request.application {
-            let app_slot = match application
-                .iter()
-                .position(|(a, _)| *a == entry.application)
-            {
-                Some(slot) => slot,
-                None => {
-                    application.push((entry.application.clone(), Vec::new()));
-                    application.len() - 1
-                }
-            };
+            let resources = keyed(&mut application, &entry.application);
             for resource in &entry.resources {
+                let privileges = keyed(resources, resource);
                 for privilege in &entry.privileges {
                     let granted = self.grants_application(
                         &entry.application,
@@ -192,19 +174,7 @@ impl RolePermissions {
                         stored,
                     );
                     all &= granted;
-                    let resources = &mut application[app_slot].1;
-                    let slot = match resources.iter().position(|(r, _)| r == resource) {
-                        Some(slot) => slot,
-                        None => {
-                            resources.push((resource.clone(), Vec::new()));
-                            resources.len() - 1
-                        }
-                    };
-                    let privileges = &mut resources[slot].1;
-                    match privileges.iter_mut().find(|(p, _)| p == privilege) {
-                        Some(existing) => existing.1 = granted,
-                        None => privileges.push((privilege.clone(), granted)),
-                    }
+                    *keyed(privileges, privilege) = granted;
                 }
             }
         }
@@ -326,6 +296,19 @@ impl RolePermissions {
                 && wanted.iter().all(|w| any_covers(&granted, w))
         })
     }
+}
+
+/// The value under `key` in an ordered association list, added (default) on first use: the
+/// answer lists keys in the order the request first names them, repeats merged.
+fn keyed<'a, T: Default>(list: &'a mut Vec<(String, T)>, key: &str) -> &'a mut T {
+    let slot = match list.iter().position(|(k, _)| k == key) {
+        Some(slot) => slot,
+        None => {
+            list.push((key.to_owned(), T::default()));
+            list.len() - 1
+        }
+    };
+    &mut list[slot].1
 }
 
 /// A privilege name is a lowercase identifier; anything else (holding `/`, `:` or `*`) is an

@@ -5,22 +5,13 @@
 /// Whether `pattern` matches `text` in full. Linear in practice: the classic two-pointer
 /// matcher with one backtrack point, O(pattern × text) at worst, and both are bounded inputs.
 pub fn matches(pattern: &str, text: &str) -> bool {
-    glob(pattern.as_bytes(), text.as_bytes(), false)
+    glob(pattern.as_bytes(), text.as_bytes(), false, false)
 }
 
 /// Whether `pattern` followed by `*` matches `text`: Elasticsearch reads a bare action name in
 /// a role as covering its sub-actions.
 pub fn matches_prefix(pattern: &str, text: &str) -> bool {
-    if pattern.ends_with('*') {
-        return matches(pattern, text);
-    }
-    // `pattern*` matches when `pattern` matches some prefix of `text`; try the shortest first.
-    if !pattern.contains(['*', '?']) {
-        return text.starts_with(pattern);
-    }
-    (0..=text.len())
-        .filter(|&end| text.is_char_boundary(end))
-        .any(|end| matches(pattern, &text[..end]))
+    glob(pattern.as_bytes(), text.as_bytes(), false, true)
 }
 
 /// Whether every name `inner` matches is also matched by `outer`.
@@ -32,7 +23,7 @@ pub fn matches_prefix(pattern: &str, text: &str) -> bool {
 /// need several of `outer`'s wildcards to cover one of `inner`'s in pieces, which privilege
 /// patterns (`indices:data/read/*`, `space:*`) do not need.
 pub fn covers(outer: &str, inner: &str) -> bool {
-    glob(outer.as_bytes(), inner.as_bytes(), true)
+    glob(outer.as_bytes(), inner.as_bytes(), true, false)
 }
 
 /// Whether some pattern of `outer` covers `inner`.
@@ -40,17 +31,21 @@ pub fn any_covers<S: AsRef<str>>(outer: &[S], inner: &str) -> bool {
     outer.iter().any(|o| covers(o.as_ref(), inner))
 }
 
-fn glob(pattern: &[u8], text: &[u8], text_is_pattern: bool) -> bool {
+/// `trailing_star` reads the pattern as if a `*` followed it.
+fn glob(pattern: &[u8], text: &[u8], text_is_pattern: bool, trailing_star: bool) -> bool {
+    let at = |p: usize| match pattern.get(p) {
+        Some(&c) => Some(c),
+        None if trailing_star && p == pattern.len() => Some(b'*'),
+        None => None,
+    };
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
         let plain = !(text_is_pattern && matches!(text[t], b'*' | b'?'));
-        if p < pattern.len() && pattern[p] == b'*' {
+        if at(p) == Some(b'*') {
             star = Some((p, t));
             p += 1;
-        } else if p < pattern.len()
-            && ((pattern[p] == b'?' && plain) || (pattern[p] == text[t] && pattern[p] != b'?'))
-        {
+        } else if at(p).is_some_and(|c| (c == b'?' && plain) || (c == text[t] && c != b'?')) {
             p += 1;
             t += 1;
         } else if let Some((star_p, star_t)) = star {
@@ -61,7 +56,7 @@ fn glob(pattern: &[u8], text: &[u8], text_is_pattern: bool) -> bool {
             return false;
         }
     }
-    pattern[p..].iter().all(|&c| c == b'*')
+    (p..pattern.len() + usize::from(trailing_star)).all(|i| at(i) == Some(b'*'))
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! action-name patterns, and an action is allowed when any of the caller's privileges matches it.
 
 use crate::model::RoleRecord;
-use wildmatch::WildMatch;
 
 /// Transport action names, which privileges are matched against.
 pub mod action {
@@ -148,6 +147,19 @@ pub fn cluster_privilege_actions(
     CLUSTER_PRIVILEGE_NAMES
         .contains(&name)
         .then(|| privilege_patterns(name))
+}
+
+/// A cluster privilege a role or a check may name: a predefined name (any case) or an action
+/// pattern; otherwise Elasticsearch's message for it.
+pub fn check_cluster_privilege(privilege: &str) -> Result<(), String> {
+    let lowered = privilege.to_ascii_lowercase();
+    if is_action_pattern(&lowered) || CLUSTER_PRIVILEGE_NAMES.contains(&lowered.as_str()) {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown cluster privilege [{lowered}]. a privilege must be either one of the predefined cluster privilege names [{}] or a pattern over one of the available cluster actions",
+        CLUSTER_PRIVILEGE_NAMES.join(",")
+    ))
 }
 
 /// Whether one cluster privilege entry (a name or a `cluster:` action pattern) grants `action`.
@@ -344,7 +356,7 @@ impl EffectiveRoles {
             && applications.iter().all(|name| {
                 self.profile_write_applications
                     .iter()
-                    .any(|pattern| WildMatch::new(pattern).matches(name))
+                    .any(|pattern| super::patterns::matches(pattern, name))
             })
     }
 
@@ -352,7 +364,7 @@ impl EffectiveRoles {
     pub fn allows_application_manage(&self, application: &str) -> bool {
         self.application_manage
             .iter()
-            .any(|pattern| WildMatch::new(pattern).matches(application))
+            .any(|pattern| super::patterns::matches(pattern, application))
     }
 
     /// Elasticsearch's 403 reason for `username` attempting `action`.

@@ -11,7 +11,6 @@
 //! bearer token expires.
 
 use super::Caller;
-use crate::auth::Credentials;
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -44,30 +43,10 @@ impl CallerCache {
 
     /// The key of a raw `Authorization` header value: the same credentials, known before
     /// parsing them (a repeated request then skips decoding the header too).
-    pub(super) fn header_key(&self, header: &[u8]) -> CredentialKey {
+    pub(super) fn key(&self, header: &[u8]) -> CredentialKey {
         let mut hasher = Sha256::new();
         hasher.update(self.key);
-        hasher.update(b"header\0");
         hasher.update(header);
-        CredentialKey(hasher.finalize().into())
-    }
-
-    pub(super) fn key(&self, credentials: &Credentials) -> CredentialKey {
-        let mut hasher = Sha256::new();
-        hasher.update(self.key);
-        match credentials {
-            Credentials::Basic { username, password } => {
-                hasher.update(b"basic\0");
-                // Lengths first, so no two (username, password) pairs hash the same bytes.
-                hasher.update((username.len() as u64).to_be_bytes());
-                hasher.update(username.as_bytes());
-                hasher.update(password.expose().as_bytes());
-            }
-            Credentials::Bearer(token) => {
-                hasher.update(b"bearer\0");
-                hasher.update(token.expose().as_bytes());
-            }
-        }
         CredentialKey(hasher.finalize().into())
     }
 

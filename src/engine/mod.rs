@@ -255,60 +255,34 @@ impl Engine {
         self.inner.clock.now_millis()
     }
 
-    /// Authenticates a caller. `request` describes the request for Elasticsearch's 401 reasons,
-    /// e.g. `REST request [/_security/_authenticate]` (written only when a 401 needs it).
-    pub async fn authenticate(
-        &self,
-        credentials: Option<Credentials>,
-        request: &(dyn std::fmt::Display + Sync),
-    ) -> Result<Arc<Caller>, Error> {
-        let Some(credentials) = credentials else {
-            return Err(Error::Unauthenticated {
-                reason: format!("missing authentication credentials for {request}"),
-                challenge: Challenge::Default,
-                unsuccessful_credentials: None,
-            });
-        };
-        // Read before authenticating: a write that lands meanwhile makes the entry stale.
-        let remembered = self
-            .store()
-            .security_generation()
-            .map(|generation| (generation, self.inner.callers.key(&credentials)));
-        if let Some((generation, key)) = &remembered {
-            if let Some(caller) = self.inner.callers.get(key, *generation, self.now()) {
-                return Ok(caller);
-            }
-        }
-        self.authenticate_uncached(credentials, request, remembered)
-            .await
-    }
-
     /// Authenticates a caller from its raw `Authorization` header, as both front ends receive
-    /// it: a caller remembered for the same header is found before the header is even decoded.
-    pub async fn authenticate_header(
+    /// it. `request` describes the request for Elasticsearch's 401 reasons, e.g. `REST request
+    /// [/_security/_authenticate]` (written only when a 401 needs it). A caller remembered for
+    /// the same header is found before the header is even decoded.
+    pub async fn authenticate(
         &self,
         authorization: Option<&[u8]>,
         request: &(dyn std::fmt::Display + Sync),
     ) -> Result<Arc<Caller>, Error> {
-        let Some(header) = authorization else {
-            return self.authenticate(None, request).await;
+        let missing = || Error::Unauthenticated {
+            reason: format!("missing authentication credentials for {request}"),
+            challenge: Challenge::Default,
+            unsuccessful_credentials: None,
         };
+        let header = authorization.ok_or_else(missing)?;
+        // Read before authenticating: a write that lands meanwhile makes the entry stale.
         let remembered = self
             .store()
             .security_generation()
-            .map(|generation| (generation, self.inner.callers.header_key(header)));
+            .map(|generation| (generation, self.inner.callers.key(header)));
         if let Some((generation, key)) = &remembered {
             if let Some(caller) = self.inner.callers.get(key, *generation, self.now()) {
                 return Ok(caller);
             }
         }
-        match crate::auth::parse_authorization(header)? {
-            Some(credentials) => {
-                self.authenticate_uncached(credentials, request, remembered)
-                    .await
-            }
-            None => self.authenticate(None, request).await,
-        }
+        let credentials = crate::auth::parse_authorization(header)?.ok_or_else(missing)?;
+        self.authenticate_uncached(credentials, request, remembered)
+            .await
     }
 
     /// Checks `credentials` and resolves the caller's roles; remembers the caller under `key`

@@ -5,8 +5,8 @@ use super::profiles::ProfileError;
 use super::roles::find_role;
 use super::{Caller, Engine};
 use crate::auth::has_privileges::{PrivilegesToCheck, RolePermissions, INDEX_PRIVILEGE_NAMES};
-use crate::auth::privileges::{action, CLUSTER_PRIVILEGE_NAMES};
-use crate::error::{Error, Violation};
+use crate::auth::privileges::{action, check_cluster_privilege};
+use crate::error::{Error, Missing, Violation};
 use crate::model::{ApplicationPrivilegeRecord, RoleRecord};
 use crate::store::StoreError;
 use std::collections::BTreeMap;
@@ -162,6 +162,48 @@ fn validate_put(privileges: &[ApplicationPrivilegeRecord]) -> Result<(), Error> 
     Error::check(violations)
 }
 
+/// The shape of a role's `applications` entries, as Elasticsearch's role parser checks it:
+/// `application` a string, `privileges` and `resources` arrays of strings, all three present,
+/// nothing else. Checked before the role's validation, as a parse error.
+pub fn check_application_entries(role: &RoleRecord) -> Result<(), Error> {
+    let failed = |detail: String| {
+        Error::Parse(format!(
+            "failed to parse application privileges for role [{}]. {detail}",
+            role.name
+        ))
+    };
+    for entry in &role.applications {
+        for required in ["application", "privileges", "resources"] {
+            let Some(value) = entry.get(required) else {
+                return Err(failed(format!("missing required [{required}] field")));
+            };
+            let (well_typed, expected) = match required {
+                "application" => (value.is_string(), "a string"),
+                _ => (
+                    value
+                        .as_array()
+                        .is_some_and(|items| items.iter().all(serde_json::Value::is_string)),
+                    "an array of strings",
+                ),
+            };
+            if !well_typed {
+                return Err(failed(format!(
+                    "expected field [{required}] value to be {expected}, but found [{}] instead",
+                    crate::model::token_name(value)
+                )));
+            }
+        }
+        if let Some(unknown) = entry.as_object().and_then(|fields| {
+            fields
+                .keys()
+                .find(|k| !matches!(k.as_str(), "application" | "privileges" | "resources"))
+        }) {
+            return Err(failed(format!("unexpected field [{unknown}]")));
+        }
+    }
+    Ok(())
+}
+
 /// Validates a role's `applications` entries (`application`, `privileges`, `resources`,
 /// already shaped by the front end).
 pub fn validate_role_applications(role: &RoleRecord, violations: &mut Vec<Violation>) {
@@ -203,15 +245,7 @@ fn validate_check(request: &PrivilegesToCheck, violations: &mut Vec<Violation>) 
 /// Unknown cluster and index privilege names are 400s, as in Elasticsearch's has-privileges.
 fn check_privilege_names(request: &PrivilegesToCheck) -> Result<(), Error> {
     for privilege in &request.cluster {
-        let lowered = privilege.to_ascii_lowercase();
-        if !crate::auth::privileges::is_action_pattern(&lowered)
-            && !CLUSTER_PRIVILEGE_NAMES.contains(&lowered.as_str())
-        {
-            return Err(Error::IllegalArgument(format!(
-                "unknown cluster privilege [{lowered}]. a privilege must be either one of the predefined cluster privilege names [{}] or a pattern over one of the available cluster actions",
-                CLUSTER_PRIVILEGE_NAMES.join(",")
-            )));
-        }
+        check_cluster_privilege(privilege).map_err(Error::IllegalArgument)?;
     }
     for entry in &request.index {
         for privilege in &entry.privileges {
@@ -367,8 +401,15 @@ impl Engine {
     pub async fn put_application_privileges(
         &self,
         caller: &Caller,
-        privileges: Vec<ApplicationPrivilegeRecord>,
+        mut privileges: Vec<ApplicationPrivilegeRecord>,
     ) -> Result<Vec<(String, String, bool)>, Error> {
+        for privilege in &mut privileges {
+            // Elasticsearch keeps actions as a set, in the order first given.
+            let mut seen = std::collections::HashSet::new();
+            privilege
+                .actions
+                .retain(|action| seen.insert(action.clone()));
+        }
         validate_put(&privileges)?;
         self.check_name_count("privileges", "application privileges", privileges.len())?;
         let applications: Vec<&str> = privileges.iter().map(|p| p.application.as_str()).collect();
@@ -421,7 +462,8 @@ impl Engine {
         Ok(found)
     }
 
-    /// Deletes the named privileges of `application`; per name, whether it existed.
+    /// Deletes the named privileges of `application`; per name, whether it existed. None of
+    /// them existing is [`Missing::ApplicationPrivileges`] (a 404 with the same per-name body).
     pub async fn delete_application_privileges(
         &self,
         caller: &Caller,
@@ -436,6 +478,12 @@ impl Engine {
             .store()
             .delete_application_privileges(application, names)
             .await?;
+        if !found.iter().any(|existed| *existed) {
+            return Err(Error::NothingFound(Missing::ApplicationPrivileges {
+                application: application.to_owned(),
+                names: names.to_vec(),
+            }));
+        }
         Ok(names.iter().cloned().zip(found).collect())
     }
 

@@ -3,8 +3,7 @@
 use super::users::{invalid_name_message, valid_name};
 use super::{Caller, Engine};
 use crate::auth::privileges::{
-    action, builtin_role, builtin_role_ref, is_action_pattern, BUILTIN_ROLE_NAMES,
-    CLUSTER_PRIVILEGE_NAMES,
+    action, builtin_role, builtin_role_ref, check_cluster_privilege, BUILTIN_ROLE_NAMES,
 };
 use crate::error::{Error, Missing, Violation};
 use crate::model::RoleRecord;
@@ -35,15 +34,8 @@ pub fn validate_role(role: &RoleRecord) -> Result<(), Error> {
         violations.push(Violation::new("name", invalid_name_message("Role")));
     }
     for privilege in &role.cluster {
-        let lowered = privilege.to_ascii_lowercase();
-        if !is_action_pattern(&lowered) && !CLUSTER_PRIVILEGE_NAMES.contains(&lowered.as_str()) {
-            violations.push(Violation::new(
-                "cluster",
-                format!(
-                    "unknown cluster privilege [{lowered}]. a privilege must be either one of the predefined cluster privilege names [{}] or a pattern over one of the available cluster actions",
-                    CLUSTER_PRIVILEGE_NAMES.join(",")
-                ),
-            ));
+        if let Err(message) = check_cluster_privilege(privilege) {
+            violations.push(Violation::new("cluster", message));
         }
     }
     super::privileges::validate_role_applications(role, &mut violations);
@@ -59,6 +51,7 @@ pub fn validate_role(role: &RoleRecord) -> Result<(), Error> {
 impl Engine {
     /// Creates or replaces a native role; true when created.
     pub async fn put_role(&self, caller: &Caller, role: RoleRecord) -> Result<bool, Error> {
+        super::privileges::check_application_entries(&role)?;
         validate_role(&role)?;
         self.authorize(caller, action::ROLE_PUT)?;
         Ok(self.store().put_role(role).await?)

@@ -2,11 +2,10 @@
 //! before tonic decodes the message, runs under a deadline, and a panic becomes INTERNAL.
 
 use super::convert::status;
-use crate::engine::{Caller, Engine};
+use crate::engine::Engine;
 use crate::error::Error;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 
 /// Names a gRPC call in 401 reasons.
 struct GrpcRequest<'a>(&'a str);
@@ -15,16 +14,6 @@ impl std::fmt::Display for GrpcRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "gRPC request [{}]", self.0)
     }
-}
-
-async fn authenticate(
-    engine: &Engine,
-    authorization: Option<&[u8]>,
-    method: &str,
-) -> Result<Arc<Caller>, Error> {
-    engine
-        .authenticate_header(authorization, &GrpcRequest(method))
-        .await
 }
 
 /// Authenticates every `userprofiles.v1` call from its headers before tonic reads and decodes
@@ -129,7 +118,10 @@ where
                     .get(axum::http::header::AUTHORIZATION)
                     .cloned();
                 let authorization = authorization.as_ref().map(|value| value.as_bytes());
-                match authenticate(&engine, authorization, &method).await {
+                match engine
+                    .authenticate(authorization, &GrpcRequest(&method))
+                    .await
+                {
                     Ok(caller) => {
                         request.extensions_mut().insert(caller);
                         // A panic in a handler answers INTERNAL instead of dropping the

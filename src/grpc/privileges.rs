@@ -46,16 +46,10 @@ fn privilege(record: ApplicationPrivilegeRecord) -> pb::ApplicationPrivilege {
 fn privilege_record(
     message: pb::ApplicationPrivilege,
 ) -> Result<ApplicationPrivilegeRecord, Error> {
-    let mut actions: Vec<String> = Vec::with_capacity(message.actions.len());
-    for action in message.actions {
-        if !actions.contains(&action) {
-            actions.push(action);
-        }
-    }
     Ok(ApplicationPrivilegeRecord {
         application: message.application,
         name: message.name,
-        actions,
+        actions: message.actions,
         metadata: convert::optional_object(message.metadata.as_ref(), "metadata")?
             .unwrap_or_default(),
     })
@@ -121,19 +115,7 @@ impl pb::privileges_server::Privileges for GrpcApi {
         let deleted = self
             .engine
             .delete_application_privileges(&caller, &message.application, &message.names)
-            .await
-            .and_then(|found| {
-                // As the gateway's 404: nothing of what was named existed.
-                if found.iter().any(|(_, found)| *found) {
-                    Ok(found)
-                } else {
-                    Err(Error::NoneFound(format!(
-                        "application privileges [{}] of [{}] not found",
-                        message.names.join(","),
-                        message.application
-                    )))
-                }
-            });
+            .await;
         reply(deleted, |found| pb::DeletePrivilegesResponse {
             privileges: found
                 .into_iter()

@@ -19,17 +19,7 @@ pub struct Field {
     pub value_at: String,
 }
 
-/// The JSON token name Elasticsearch uses in type errors.
-pub fn token_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "VALUE_NULL",
-        Value::Bool(_) => "VALUE_BOOLEAN",
-        Value::Number(_) => "VALUE_NUMBER",
-        Value::String(_) => "VALUE_STRING",
-        Value::Array(_) => "START_ARRAY",
-        Value::Object(_) => "START_OBJECT",
-    }
-}
+pub use crate::model::token_name;
 
 /// Bodies up to this size are parsed on the async worker; larger ones on the blocking pool.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;

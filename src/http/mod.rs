@@ -294,7 +294,7 @@ async fn dispatch(gateway: &Gateway, request: Request<Body>) -> Response<Body> {
     let status = response.status().as_u16();
     // OpenTelemetry's HTTP server metric as Prometheus renders it: the route template, never
     // the raw path (which holds uids and names).
-    request_duration(method_label(&method), route.template, status)
+    crate::telemetry::http_request_duration(method_label(&method), route.template, status)
         .record(started.elapsed().as_secs_f64());
     if crate::telemetry::traces_exported() {
         span.record("http.response.status_code", i64::from(status));
@@ -361,50 +361,6 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The `http_server_request_duration_seconds` handle for one method, route and status, made
-/// once: the registry lookup behind `metrics::histogram!` builds and hashes the label set on
-/// every call. The key space is bounded: methods and routes are fixed sets, statuses are the
-/// ones this gateway answers.
-fn request_duration(method: &'static str, route: &'static str, status: u16) -> metrics::Histogram {
-    type Handles = std::sync::RwLock<
-        std::collections::HashMap<(&'static str, &'static str, u16), metrics::Histogram>,
-    >;
-    static HANDLES: std::sync::OnceLock<Handles> = std::sync::OnceLock::new();
-    let handles = HANDLES.get_or_init(Default::default);
-    let key = (method, route, status);
-    if let Some(handle) = handles
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&key)
-    {
-        return handle.clone();
-    }
-    let handle = metrics::histogram!(
-        "http_server_request_duration_seconds",
-        "http_request_method" => method,
-        "http_route" => route,
-        "http_response_status_code" => status_label(status)
-    );
-    handles
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(key, handle.clone());
-    handle
-}
-
-/// A status code as a label without allocating for the common ones.
-fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
-    match status {
-        200 => "200".into(),
-        400 => "400".into(),
-        401 => "401".into(),
-        403 => "403".into(),
-        404 => "404".into(),
-        409 => "409".into(),
-        other => other.to_string().into(),
-    }
-}
-
 async fn authenticate(
     engine: &Engine,
     headers: &HeaderMap,
@@ -413,7 +369,5 @@ async fn authenticate(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    engine
-        .authenticate_header(authorization, &RestRequest(uri))
-        .await
+    engine.authenticate(authorization, &RestRequest(uri)).await
 }

@@ -113,6 +113,13 @@ pub fn error_body(error: &Error) -> Value {
         Error::NothingFound(Missing::Token) => {
             return super::json::invalidation(&Default::default())
         }
+        Error::NothingFound(Missing::ApplicationPrivileges { application, names }) => {
+            let found: Map<String, Value> = names
+                .iter()
+                .map(|name| (name.clone(), json!({ "found": false })))
+                .collect();
+            return json!({ application: found });
+        }
         // Router-level answers are flat; only the 404-style "no handler" omits the status.
         Error::NoHandler { .. } => return json!({ "error": error.reason() }),
         Error::MethodNotAllowed { .. } | Error::UnsupportedContentType(_) => {

@@ -5,10 +5,9 @@ use crate::auth::privileges::CLUSTER_PRIVILEGE_NAMES;
 use crate::engine::{Caller, Engine};
 use crate::error::Error;
 use crate::http::body::{token_name, unknown_field, unsupported_type, Field};
-use crate::http::call::{Call, Reply, ReplyBody};
+use crate::http::call::{Call, Reply};
 use crate::http::json;
 use crate::model::ApplicationPrivilegeRecord;
-use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 /// `PUT|POST /_security/privilege`: `{app: {name: {actions, metadata}}}`.
@@ -91,10 +90,7 @@ fn parse_privilege(
                     let Value::String(action) = item else {
                         return Err(unsupported_type(&field, PARSER, item));
                     };
-                    // A set, in the order first given.
-                    if !privilege.actions.contains(action) {
-                        privilege.actions.push(action.clone());
-                    }
+                    privilege.actions.push(action.clone());
                 }
             }
             "metadata" => {
@@ -129,27 +125,19 @@ fn parse_privilege(
 /// `GET /_security/privilege[/{application}[/{name}]]`.
 pub(crate) async fn get(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
     call.bare(&[])?;
-    let applications: Vec<String> = call
-        .path_params
-        .first()
-        .map(|list| {
-            list.split(',')
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let names = privilege_names(call);
+    let applications = comma_list(call, 0);
+    let names = comma_list(call, 1);
     let privileges = engine
         .get_application_privileges(caller, &applications, &names)
         .await?;
     Ok(Reply::ok(json::application_privileges(&privileges)))
 }
 
-/// The comma-separated `{name}` path parameter, empty items dropped.
-fn privilege_names(call: &Call) -> Vec<String> {
+/// The path parameter at `index` as a comma list, empty items dropped (Elasticsearch's
+/// `paramAsStringArray` for `{application}` and `{name}`).
+fn comma_list(call: &Call, index: usize) -> Vec<String> {
     call.path_params
-        .get(1)
+        .get(index)
         .map(|list| {
             list.split(',')
                 .filter(|n| !n.is_empty())
@@ -159,28 +147,21 @@ fn privilege_names(call: &Call) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `DELETE /_security/privilege/{application}/{name}`: 404 when none of them existed.
+/// `DELETE /_security/privilege/{application}/{name}` (the engine answers 404 when none of
+/// them existed).
 pub(crate) async fn delete(engine: &Engine, caller: &Caller, call: &Call) -> Result<Reply, Error> {
     call.bare(&["refresh"])?;
     call.refresh()?;
     let application = call.path_params.first().cloned().unwrap_or_default();
-    let names = privilege_names(call);
+    let names = comma_list(call, 1);
     let found = engine
         .delete_application_privileges(caller, &application, &names)
         .await?;
-    let any = found.iter().any(|(_, found)| *found);
-    let mut by_name = Map::new();
-    for (name, found) in found {
-        by_name.insert(name, json!({ "found": found }));
-    }
-    Ok(Reply {
-        status: if any {
-            StatusCode::OK
-        } else {
-            StatusCode::NOT_FOUND
-        },
-        body: ReplyBody::Value(json!({ application: by_name })),
-    })
+    let by_name: Map<String, Value> = found
+        .into_iter()
+        .map(|(name, found)| (name, json!({ "found": found })))
+        .collect();
+    Ok(Reply::ok(json!({ application: by_name })))
 }
 
 /// `GET /_security/privilege/_builtin`: the predefined cluster and index privilege names.

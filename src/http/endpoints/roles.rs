@@ -21,47 +21,6 @@ pub(crate) async fn delete(engine: &Engine, caller: &Caller, call: &Call) -> Res
     Ok(Reply::ok(json!({ "found": true })))
 }
 
-/// An `applications` entry's shape: `application` a string, `privileges` and `resources`
-/// arrays of strings, all three present.
-fn check_application_entry(role: &str, entry: &Value) -> Result<(), Error> {
-    let failed = |detail: String| {
-        Error::Parse(format!(
-            "failed to parse application privileges for role [{role}]. {detail}"
-        ))
-    };
-    for required in ["application", "privileges", "resources"] {
-        let Some(value) = entry.get(required) else {
-            return Err(failed(format!("missing required [{required}] field")));
-        };
-        let well_typed = match required {
-            "application" => value.is_string(),
-            _ => value
-                .as_array()
-                .is_some_and(|items| items.iter().all(Value::is_string)),
-        };
-        if !well_typed {
-            return Err(failed(format!(
-                "expected field [{required}] value to be {}, but found [{}] instead",
-                if required == "application" {
-                    "a string"
-                } else {
-                    "an array of strings"
-                },
-                token_name(value)
-            )));
-        }
-    }
-    if let Some(Value::Object(fields)) = Some(entry) {
-        if let Some(unknown) = fields
-            .keys()
-            .find(|k| !matches!(k.as_str(), "application" | "privileges" | "resources"))
-        {
-            return Err(failed(format!("unexpected field [{unknown}]")));
-        }
-    }
-    Ok(())
-}
-
 /// Reads `global`: `{"profile": {"write": {"applications": [...]}}, "application": {"manage":
 /// {"applications": [...]}}}`, as (profile write, application manage) patterns.
 fn global_privileges(field: &Field) -> Result<(Vec<String>, Vec<String>), Error> {
@@ -160,9 +119,6 @@ pub(crate) async fn put(engine: &Engine, caller: &Caller, call: &Call) -> Result
                 if field.name.starts_with("ind") {
                     role.indices = items.clone();
                 } else {
-                    for item in items {
-                        check_application_entry(&name, item)?;
-                    }
                     role.applications = items.clone();
                 }
             }
