@@ -1,7 +1,8 @@
 //! Suggest and update-data at scale, through the engine over a real redb store, then the real
 //! server binary's start-up time and resident memory on that store.
 //! `cargo bench --bench suggest`; `BENCH_PROFILES` (default 100000) sets the profile count; `BENCH_KEEP=1` keeps the
-//! filled store and prints where.
+//! filled store and prints where; `BENCH_STORE=<dir>` reuses such a store instead of loading
+//! one, and `BENCH_ROUNDS` (default 200) sets how often the suggest queries repeat.
 
 use serde_json::json;
 use std::sync::Arc;
@@ -108,25 +109,33 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let kept = std::env::var_os("BENCH_STORE").map(std::path::PathBuf::from);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let data_dir = kept.clone().unwrap_or_else(|| dir.path().to_owned());
+    let store = Arc::new(RedbStore::open(&data_dir).unwrap());
     let engine = Engine::new(store, Arc::new(SystemClock)).unwrap();
     // As the server does: the follower indexes writes shortly after they are acknowledged.
     engine.start_background_tasks();
 
-    let e = engine.clone();
-    let load = run_parallel(profiles, move |i| {
-        let e = e.clone();
-        async move {
-            e.activate_user(user(i)).await.unwrap();
-        }
-    })
-    .await;
-    println!(
-        "loaded {profiles} profiles in {:.1}s ({:.0} activations/s)",
-        load.as_secs_f64(),
-        profiles as f64 / load.as_secs_f64()
-    );
+    if kept.is_none() {
+        let e = engine.clone();
+        let load = run_parallel(profiles, move |i| {
+            let e = e.clone();
+            async move {
+                e.activate_user(user(i)).await.unwrap();
+            }
+        })
+        .await;
+        println!(
+            "loaded {profiles} profiles in {:.1}s ({:.0} activations/s)",
+            load.as_secs_f64(),
+            profiles as f64 / load.as_secs_f64()
+        );
+    }
 
     let started = Instant::now();
     engine.refresh_suggest_index().await.unwrap();
@@ -151,7 +160,7 @@ async fn main() {
     let mut samples = Vec::new();
     let mut per_query: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
     let mut hits = 0;
-    for round in 0..200 {
+    for round in 0..rounds {
         for (which, q) in queries.iter().enumerate() {
             let t = Instant::now();
             let result = engine
@@ -243,12 +252,14 @@ async fn main() {
     drop(engine);
     // The benchmark's engine kept its index in memory: the first start builds the server's
     // on-disk index from the store, the second resumes from it.
-    start_the_server(
-        dir.path(),
-        profiles,
-        "first start, index built from the store",
-    );
-    start_the_server(dir.path(), profiles, "restart, index resumed from disk");
+    if kept.is_none() {
+        start_the_server(
+            &data_dir,
+            profiles,
+            "first start, index built from the store",
+        );
+    }
+    start_the_server(&data_dir, profiles, "restart, index resumed from disk");
     if std::env::var_os("BENCH_KEEP").is_some() {
         println!("kept the store at {}", dir.keep().display());
     }

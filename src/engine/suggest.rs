@@ -13,6 +13,9 @@ use tracing::Instrument;
 pub const DEFAULT_SIZE: i64 = 10;
 /// Elasticsearch's `index.max_result_window`.
 pub const MAX_RESULT_WINDOW: i64 = 10_000;
+/// Elasticsearch counts a search's hits exactly up to `track_total_hits`, 10 000 unless the
+/// search says otherwise (suggest does not), and reports more as at least that many.
+pub const TRACK_TOTAL_HITS: u64 = 10_000;
 
 /// Boosts: profiles matching a hint rank higher but are never excluded for missing it.
 #[derive(Debug, Clone, Default)]
@@ -41,16 +44,32 @@ pub struct SuggestRequest {
 pub struct SuggestResult {
     /// Milliseconds spent.
     pub took: u64,
-    /// How many enabled profiles matched.
+    /// How many enabled profiles matched, counted up to [`TRACK_TOTAL_HITS`].
     pub total: u64,
+    /// Whether more than `total` matched (Elasticsearch's `relation: gte`).
+    pub total_is_lower_bound: bool,
     /// The best matches, data filtered.
     pub profiles: Vec<Profile>,
 }
 
 impl SuggestResult {
-    /// How exact `total` is: always `eq`, every match being counted.
+    /// The answer for `matched` profiles in all, counted as Elasticsearch tracks total hits.
+    fn counted(matched: u64, profiles: Vec<Profile>) -> Self {
+        SuggestResult {
+            took: 0,
+            total: matched.min(TRACK_TOTAL_HITS),
+            total_is_lower_bound: matched > TRACK_TOTAL_HITS,
+            profiles,
+        }
+    }
+
+    /// How exact `total` is: `eq`, or `gte` past [`TRACK_TOTAL_HITS`] matches.
     pub fn total_relation(&self) -> &'static str {
-        "eq"
+        if self.total_is_lower_bound {
+            "gte"
+        } else {
+            "eq"
+        }
     }
 }
 
@@ -130,11 +149,7 @@ impl Engine {
             )));
         }
         if !self.store().profile_index_exists().await? {
-            return Ok(SuggestResult {
-                took: 0,
-                total: 0,
-                profiles: Vec::new(),
-            });
+            return Ok(SuggestResult::counted(0, Vec::new()));
         }
         // Every acknowledged write is visible to the next suggest.
         self.inner
@@ -166,8 +181,7 @@ impl Engine {
         let profiles = self.filter_data(profiles, filter).await?;
         Ok(SuggestResult {
             took: started.elapsed().as_millis() as u64,
-            total,
-            profiles,
+            ..SuggestResult::counted(total, profiles)
         })
     }
 
@@ -271,5 +285,17 @@ mod tests {
             reason(with_hint(SuggestHint { uids: Some(vec![]), labels: Some(wild) })).as_deref(),
             Some("Validation Failed: 1: [uids] hint cannot be empty;2: [labels] hint key cannot contain wildcard;3: [labels] hint value cannot be empty;")
         );
+    }
+
+    #[test]
+    fn totals_past_elasticsearchs_tracked_hits_are_lower_bounds() {
+        let answer = |matched| {
+            let result = SuggestResult::counted(matched, Vec::new());
+            (result.total, result.total_relation())
+        };
+        assert_eq!(answer(0), (0, "eq"));
+        assert_eq!(answer(10_000), (10_000, "eq"));
+        assert_eq!(answer(10_001), (10_000, "gte"));
+        assert_eq!(answer(250_000), (10_000, "gte"));
     }
 }

@@ -8,40 +8,27 @@
 //! next query, so a write is visible to the next suggest), and every half second for changes
 //! made by other replicas on a shared store.
 //!
-//! Longer than the ~400-line guide on purpose: the schema, the analyzer, query building and
-//! the follower must agree on field names and tokenization; its tests take the last 70 lines.
+//! `analysis` turns text into terms, `ranking` matches and orders a query's profiles; this
+//! module owns the schema, the documents and the follower.
+
+mod analysis;
+mod ranking;
+
+pub use analysis::{clause_count, email_tokens, label_pairs, words};
 
 use crate::error::Error;
-use crate::model::{JsonObject, ProfileDoc};
+use crate::model::ProfileDoc;
 use crate::store::{ProfileChange, Store};
-use serde_json::Value;
+use analysis::MAX_PREFIX_CHARS;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{
-    AllQuery, BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query,
-    TermQuery, TermSetQuery,
-};
-use tantivy::schema::{Field, IndexRecordOption, Schema, FAST, STRING};
-use tantivy::{
-    doc, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
-    TantivyDocument, Term,
-};
+use tantivy::schema::{Field, Schema, FAST, STRING};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 /// How many store changes one catch-up step reads.
 const CHANGE_BATCH: usize = 5_000;
 /// Indexing memory for the single writer thread.
 const WRITER_MEMORY_BYTES: usize = 20_000_000;
-/// Score of one matching name field: fields matched dominate the ranking.
-const FIELD_MATCH_SCORE: Score = 10.0;
-/// Bonus of a field matched without typos: exact matches beat fuzzy ones among equals, but
-/// never outrank a hint or another matched field.
-const EXACT_MATCH_BONUS: Score = 0.1;
-/// Score of a matching uid hint (above a label hint, so both > uid > label > none).
-const UID_HINT_SCORE: Score = 2.0;
-/// Score of a matching label hint.
-const LABEL_HINT_SCORE: Score = 1.0;
-
 #[derive(Clone, Copy)]
 struct Fields {
     uid: Field,
@@ -57,6 +44,17 @@ struct Fields {
     email_prefix: Field,
     labels: Field,
     last_synchronized: Field,
+}
+
+impl Fields {
+    /// Each name field with its prefixes field, in the order ranking counts them.
+    fn name_fields(&self) -> [(Field, Field); 3] {
+        [
+            (self.username, self.username_prefix),
+            (self.full_name, self.full_name_prefix),
+            (self.email, self.email_prefix),
+        ]
+    }
 }
 
 /// What suggest asks the index.
@@ -94,13 +92,21 @@ pub struct SuggestIndex {
     on_disk: Option<OnDisk>,
 }
 
-/// What a commit of an on-disk index records (as its payload): the feed it followed, and
-/// how far.
+/// What a commit of an on-disk index records (as its payload): the feed it followed, how
+/// far, and the file format it was written in.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct FollowedFeed {
     feed: String,
     through: i64,
+    /// [`INDEX_FORMAT`] when written; absent (0) before formats were recorded.
+    #[serde(default)]
+    format: u32,
 }
+
+/// Bumped whenever index files from an older build may not be readable by this one although
+/// the schema is unchanged (1: dictionaries written without zstd compression, which this build
+/// cannot read); an index of another format is rebuilt from the store.
+const INDEX_FORMAT: u32 = 1;
 
 struct OnDisk {
     /// The record of the commit found at open.
@@ -149,148 +155,6 @@ fn open_on_disk(dir: &std::path::Path, schema: Schema) -> Result<Index, Error> {
 
 fn search_error(error: impl std::fmt::Display) -> Error {
     Error::Internal(format!("suggest index failure: {error}"))
-}
-
-/// Longest token, in characters; longer runs are split into pieces of this length, as
-/// Elasticsearch's standard tokenizer does (`max_token_length`). It also keeps each fuzzy
-/// query's automaton small, whatever a caller sends as one "word".
-const MAX_TOKEN_CHARS: usize = 255;
-
-/// The runs of letters, digits and `_` in `text`.
-fn runs(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-}
-
-/// Lower-case word tokens: runs of letters, digits and `_`, at most [`MAX_TOKEN_CHARS`] each.
-pub fn words(text: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    for run in runs(text) {
-        let chars: Vec<char> = run.chars().collect();
-        for piece in chars.chunks(MAX_TOKEN_CHARS) {
-            tokens.push(piece.iter().collect::<String>().to_lowercase());
-        }
-    }
-    tokens
-}
-
-/// The query clauses each word of a suggest name becomes: a fuzzy and an exact clause on each
-/// of username, full name and email (see `name_query`).
-const CLAUSES_PER_WORD: usize = 6;
-
-/// How many query clauses a suggest `name` builds, counted without building them, so a name
-/// of many words is refused before it costs anything.
-pub fn clause_count(name: &str) -> usize {
-    let words: usize = runs(name)
-        .map(|run| run.chars().count().div_ceil(MAX_TOKEN_CHARS))
-        .sum();
-    words.saturating_mul(CLAUSES_PER_WORD)
-}
-
-/// Longest prefix indexed for the last word of a suggest (Elasticsearch's `_index_prefix`
-/// stops at 19); a longer last word walks the term dictionary instead.
-const MAX_PREFIX_CHARS: usize = 20;
-
-/// How many distinct words of a suggest name are matched with typos forgiven.
-const MAX_FUZZY_WORDS: usize = 10;
-/// Longest word matched with typos forgiven; longer words match exactly.
-const MAX_FUZZY_WORD_CHARS: usize = 40;
-
-/// A name's words without repeats (a repeated word matches nothing more), the last one kept
-/// last since it is matched as a prefix.
-fn distinct_words(name: &str) -> Option<(String, Vec<String>)> {
-    let mut terms = words(name);
-    let last = terms.pop()?;
-    let mut seen = std::collections::HashSet::new();
-    seen.insert(last.clone());
-    terms.retain(|t| seen.insert(t.clone()));
-    Some((last, terms))
-}
-
-/// Tokens of an email address, like Elasticsearch's profile `email` analyzer: the whole
-/// address, the local part, the domain, each run of letters and each run of digits.
-pub fn email_tokens(email: &str) -> Vec<String> {
-    let email = email.to_lowercase();
-    let mut tokens = vec![email.clone()];
-    if let Some((local, domain)) = email.split_once('@') {
-        tokens.push(local.to_owned());
-        tokens.push(domain.to_owned());
-    }
-    let mut run = String::new();
-    let mut run_is_digit = false;
-    for c in email.chars().chain(std::iter::once(' ')) {
-        let kind = if c.is_alphabetic() {
-            Some(false)
-        } else if c.is_ascii_digit() {
-            Some(true)
-        } else {
-            None
-        };
-        match kind {
-            Some(digit) if run.is_empty() || digit == run_is_digit => {
-                run_is_digit = digit;
-                run.push(c);
-            }
-            _ => {
-                if !run.is_empty() {
-                    tokens.push(std::mem::take(&mut run));
-                }
-                if let Some(digit) = kind {
-                    run_is_digit = digit;
-                    run.push(c);
-                }
-            }
-        }
-    }
-    tokens.sort();
-    tokens.dedup();
-    tokens
-}
-
-/// `path=value` pairs of every leaf of the labels, with dotted paths as Elasticsearch's
-/// flattened field indexes them (numbers and booleans in their string form).
-pub fn label_pairs(labels: &JsonObject) -> Vec<String> {
-    fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                for (key, child) in map {
-                    let path = if prefix.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{prefix}.{key}")
-                    };
-                    walk(&path, child, out);
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|item| walk(prefix, item, out)),
-            Value::Null => {}
-            Value::String(s) => out.push(format!("{prefix}={s}")),
-            other => out.push(format!("{prefix}={other}")),
-        }
-    }
-    let mut out = Vec::new();
-    walk("", &Value::Object(labels.clone()), &mut out);
-    out
-}
-
-/// Elasticsearch's AUTO fuzziness: exact up to 2 characters, one edit up to 5, then two.
-fn auto_fuzziness(term: &str) -> u8 {
-    match term.chars().count() {
-        0..=2 => 0,
-        3..=5 => 1,
-        _ => 2,
-    }
-}
-
-/// Matches documents holding any of `values` in `field`, all scoring `score`.
-fn any_term(field: Field, values: impl Iterator<Item = String>, score: Score) -> Box<dyn Query> {
-    // One term-set automaton rather than a clause per value: hints may carry tens of
-    // thousands of values.
-    let terms = values.map(|value| Term::from_field_text(field, &value));
-    Box::new(ConstScoreQuery::new(
-        Box::new(TermSetQuery::new(terms)),
-        score,
-    ))
 }
 
 impl SuggestIndex {
@@ -411,7 +275,9 @@ impl SuggestIndex {
         let identity = store.feed_identity().await?;
         let reused_through = match (&identity, &on_disk.committed) {
             (Some(identity), Some(committed))
-                if identity.id == committed.feed && committed.through < identity.next_seq_no =>
+                if identity.id == committed.feed
+                    && committed.through < identity.next_seq_no
+                    && committed.format == INDEX_FORMAT =>
             {
                 Some(committed.through)
             }
@@ -555,8 +421,12 @@ impl SuggestIndex {
             .map_err(|_| search_error("writer lock poisoned"))?;
         let mut commit = writer.prepare_commit().map_err(search_error)?;
         if let Some(feed) = feed {
-            let record =
-                serde_json::to_string(&FollowedFeed { feed, through }).map_err(search_error)?;
+            let record = serde_json::to_string(&FollowedFeed {
+                feed,
+                through,
+                format: INDEX_FORMAT,
+            })
+            .map_err(search_error)?;
             commit.set_payload(&record);
         }
         commit.commit().map_err(search_error)?;
@@ -569,118 +439,13 @@ impl SuggestIndex {
         Ok(())
     }
 
-    /// Elasticsearch's `multi_match` of type `bool_prefix` with AUTO fuzziness: every word but
-    /// the last is a term query with typos forgiven, the last word a prefix query without
-    /// (fuzziness "does not apply to the prefix query built from the final term"), any of
-    /// them matching in any field.
-    fn name_query(&self, name: &str) -> Option<Box<dyn Query>> {
-        let (last, rest) = distinct_words(name)?;
-        let f = self.fields;
-        // Fuzziness is budgeted: each fuzzy term builds an automaton of about a thousand
-        // states plus sixty per character, a kilobyte each, for every field. Words past the
-        // budget still match exactly.
-        let edits = |index: usize, term: &str| {
-            if index < MAX_FUZZY_WORDS && term.chars().count() <= MAX_FUZZY_WORD_CHARS {
-                auto_fuzziness(term)
-            } else {
-                0
-            }
-        };
-        let word_query = |field: Field, term: &str, edits: u8| -> Box<dyn Query> {
-            let term = Term::from_field_text(field, term);
-            // An exact word needs no automaton (one would cost a kilobyte a character).
-            match edits {
-                0 => Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-                edits => Box::new(FuzzyTermQuery::new(term, edits, true)),
-            }
-        };
-        let prefix_query = |field: Field, prefix_field: Field| -> Box<dyn Query> {
-            if last.chars().count() <= MAX_PREFIX_CHARS {
-                let term = Term::from_field_text(prefix_field, &last);
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic))
-            } else {
-                let term = Term::from_field_text(field, &last);
-                Box::new(FuzzyTermQuery::new_prefix(term, 0, true))
-            }
-        };
-        let mut per_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (field, prefix_field) in [
-            (f.username, f.username_prefix),
-            (f.full_name, f.full_name_prefix),
-            (f.email, f.email_prefix),
-        ] {
-            // A field scores once however many words match it: the best of "some word
-            // matched exactly (or the last as a prefix)" and "some word matched with typos",
-            // so among profiles matching as many fields, the typo-free ones come first.
-            let mut exact: Vec<(Occur, Box<dyn Query>)> = rest
-                .iter()
-                .map(|t| (Occur::Should, word_query(field, t, 0)))
-                .collect();
-            exact.push((Occur::Should, prefix_query(field, prefix_field)));
-            let mut best: Vec<Box<dyn Query>> = vec![Box::new(ConstScoreQuery::new(
-                Box::new(BooleanQuery::new(exact)),
-                FIELD_MATCH_SCORE + EXACT_MATCH_BONUS,
-            ))];
-            let typos: Vec<(Occur, Box<dyn Query>)> = rest
-                .iter()
-                .enumerate()
-                .filter(|(i, t)| edits(*i, t) > 0)
-                .map(|(i, t)| (Occur::Should, word_query(field, t, edits(i, t))))
-                .collect();
-            if !typos.is_empty() {
-                best.push(Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(typos)),
-                    FIELD_MATCH_SCORE,
-                )));
-            }
-            per_field.push((Occur::Should, Box::new(DisjunctionMaxQuery::new(best))));
-        }
-        Some(Box::new(BooleanQuery::new(per_field)))
-    }
-
     /// Matching uids, best first, and how many profiles matched in all.
     pub fn search(&self, query: &SuggestQuery) -> Result<(Vec<String>, u64), Error> {
-        let f = self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        match self.name_query(&query.name) {
-            Some(name) => clauses.push((Occur::Must, name)),
-            None => clauses.push((
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(AllQuery), 0.0)),
-            )),
-        }
-        if !query.hint_uids.is_empty() {
-            clauses.push((
-                Occur::Should,
-                any_term(f.uid, query.hint_uids.iter().cloned(), UID_HINT_SCORE),
-            ));
-        }
-        if let Some((key, values)) = &query.hint_labels {
-            let pairs = values.iter().map(|value| format!("{key}={value}"));
-            clauses.push((Occur::Should, any_term(f.labels, pairs, LABEL_HINT_SCORE)));
-        }
-        let query_all = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
-        if query.size == 0 {
-            let total = searcher.search(&query_all, &Count).map_err(search_error)?;
-            return Ok((Vec::new(), total as u64));
-        }
-        // Ties on score go to the most recently synchronized profile.
-        let top = TopDocs::with_limit(query.size).tweak_score(move |segment: &SegmentReader| {
-            let recency = segment
-                .fast_fields()
-                .i64("last_synchronized")
-                .map(|column| column.first_or_default_col(0));
-            move |doc: DocId, score: Score| {
-                let synced = recency.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
-                (score, synced)
-            }
-        });
-        let (hits, total) = searcher
-            .search(&query_all, &(top, Count))
-            .map_err(search_error)?;
+        let plan = ranking::Plan::new(&self.fields, query, &searcher).map_err(search_error)?;
+        let (hits, total) = plan.rank(&searcher, query.size).map_err(search_error)?;
         let mut uids = Vec::with_capacity(hits.len());
-        for (_, address) in hits {
+        for address in hits {
             let column = searcher
                 .segment_reader(address.segment_ord)
                 .fast_fields()
@@ -695,80 +460,6 @@ impl SuggestIndex {
                 }
             }
         }
-        Ok((uids, total as u64))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn repeated_words_are_queried_once_with_the_last_kept_last() {
-        let (last, rest) = distinct_words("ann bob ann cy bob").unwrap();
-        assert_eq!(last, "bob");
-        assert_eq!(rest, ["ann", "cy"]);
-        assert!(distinct_words(" ,").is_none());
-    }
-
-    #[test]
-    fn long_runs_become_pieces_and_count_as_clauses() {
-        let long = "x".repeat(MAX_TOKEN_CHARS * 2 + 1);
-        assert_eq!(
-            words(&format!("Ab {long}")),
-            vec![
-                "ab".to_owned(),
-                "x".repeat(MAX_TOKEN_CHARS),
-                "x".repeat(MAX_TOKEN_CHARS),
-                "x".to_owned()
-            ]
-        );
-        assert_eq!(clause_count(&format!("Ab {long}")), 4 * CLAUSES_PER_WORD);
-        assert_eq!(clause_count(" ,;"), 0);
-    }
-
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn email_tokens_follow_the_profile_email_analyzer() {
-        assert_eq!(
-            email_tokens("FooEmail42@Example.org"),
-            [
-                "42",
-                "example",
-                "example.org",
-                "fooemail",
-                "fooemail42",
-                "fooemail42@example.org",
-                "org"
-            ]
-        );
-    }
-
-    #[test]
-    fn labels_flatten_to_dotted_pairs() {
-        let labels = json!({"kibana": {"spaces": ["default", "sales"], "n": 3}, "x": true});
-        let pairs = label_pairs(labels.as_object().unwrap());
-        assert_eq!(
-            pairs,
-            [
-                "kibana.spaces=default",
-                "kibana.spaces=sales",
-                "kibana.n=3",
-                "x=true"
-            ]
-        );
-    }
-
-    #[test]
-    fn fuzziness_grows_with_term_length_as_elasticsearch_auto() {
-        assert_eq!(
-            (
-                auto_fuzziness("ab"),
-                auto_fuzziness("abc"),
-                auto_fuzziness("abcde"),
-                auto_fuzziness("abcdef")
-            ),
-            (0, 1, 1, 2)
-        );
+        Ok((uids, total))
     }
 }
