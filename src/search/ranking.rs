@@ -22,6 +22,7 @@ use super::{Fields, SuggestQuery};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+use tantivy::columnar::Cardinality;
 use tantivy::query::{
     AutomatonWeight, DfaWrapper, EnableScoring, FuzzyTermQuery, Query, TermQuery, TermSetQuery,
     Weight,
@@ -181,13 +182,24 @@ impl Plan {
         let label_hint = docs(&self.label_hint)?;
         let word_of = |bits: &[u64], word: usize| bits.get(word).copied().unwrap_or(0);
 
-        let recency = segment
-            .fast_fields()
-            .i64("last_synchronized")?
-            .first_or_default_col(0);
+        // Every document has exactly one value: read it straight from the values when the
+        // column says so, without the optional-index lookup.
+        let recency = segment.fast_fields().i64("last_synchronized")?;
+        let full_recency =
+            (recency.get_cardinality() == Cardinality::Full).then(|| Arc::clone(&recency.values));
+        let synchronized = |doc: DocId| match &full_recency {
+            Some(values) => values.get_val(doc),
+            None => recency.first(doc).unwrap_or(0),
+        };
         let alive = segment.alive_bitset();
         let mut matched = 0u64;
         for word in 0..words {
+            let exact_here: [u64; NAME_FIELDS] =
+                std::array::from_fn(|slot| word_of(&exact[slot], word));
+            // A field matched without typos scores as such, whatever else matched it.
+            let typos_here: [u64; NAME_FIELDS] =
+                std::array::from_fn(|slot| word_of(&typos[slot], word) & !exact_here[slot]);
+            let (uid_here, label_here) = (word_of(&uid_hint, word), word_of(&label_hint, word));
             let mut candidates = if self.matches_all {
                 let left = max_doc as usize - word * 64;
                 if left >= 64 {
@@ -196,9 +208,7 @@ impl Plan {
                     (1u64 << left) - 1
                 }
             } else {
-                (0..NAME_FIELDS).fold(0, |any, slot| {
-                    any | word_of(&exact[slot], word) | word_of(&typos[slot], word)
-                })
+                (0..NAME_FIELDS).fold(0, |any, slot| any | exact_here[slot] | typos_here[slot])
             };
             while candidates != 0 {
                 let bit = candidates.trailing_zeros();
@@ -208,25 +218,17 @@ impl Plan {
                     continue;
                 }
                 matched += 1;
-                let has = |bits: &[u64]| word_of(bits, word) >> bit & 1 == 1;
-                let mut points = 0;
+                let at = |bits: u64| (bits >> bit & 1) as u32;
+                let mut points =
+                    at(uid_here) * UID_HINT_POINTS + at(label_here) * LABEL_HINT_POINTS;
                 for slot in 0..NAME_FIELDS {
-                    if has(&exact[slot]) {
-                        points += FIELD_MATCH_POINTS + EXACT_MATCH_BONUS;
-                    } else if has(&typos[slot]) {
-                        points += FIELD_MATCH_POINTS;
-                    }
-                }
-                if has(&uid_hint) {
-                    points += UID_HINT_POINTS;
-                }
-                if has(&label_hint) {
-                    points += LABEL_HINT_POINTS;
+                    points += at(exact_here[slot]) * (FIELD_MATCH_POINTS + EXACT_MATCH_BONUS)
+                        + at(typos_here[slot]) * FIELD_MATCH_POINTS;
                 }
                 if best.admits(points) {
                     best.offer(Rank {
                         points,
-                        synchronized: recency.get_val(doc),
+                        synchronized: synchronized(doc),
                         earlier: Reverse((ord, doc)),
                     });
                 }
