@@ -113,6 +113,26 @@ async fn profiles_contract(store: Arc<dyn Store>) {
         readable(store.profiles_changed_since(-1, 1).await.unwrap()),
         vec![second.clone()]
     );
+    // A store with a feed identity also lists every profile in uid order, for building a
+    // suggest index in one pass; one without may not.
+    match store.profiles_in_uid_order(None, 10).await.unwrap() {
+        Some(all) => {
+            assert!(store.feed_identity().await.unwrap().is_some());
+            let listed: Vec<(String, i64)> =
+                all.iter().map(|c| (c.uid.clone(), c.seq_no)).collect();
+            assert_eq!(listed, [("u_a_0".to_owned(), 1), ("u_b_0".to_owned(), 2)]);
+            assert_eq!(readable(all), vec![second.clone(), other.clone()]);
+            let after_a = store
+                .profiles_in_uid_order(Some("u_a_0".into()), 10)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(readable(after_a), vec![other.clone()]);
+            let first = store.profiles_in_uid_order(None, 1).await.unwrap().unwrap();
+            assert_eq!(readable(first), vec![second.clone()]);
+        }
+        None => assert!(store.feed_identity().await.unwrap().is_none()),
+    }
 
     // A document nobody can decode any more (here: nested beyond what the store reads back)
     // fails only its own reads; the feed moves past it instead of stopping.

@@ -4,6 +4,7 @@
 
 use crate::model::JsonObject;
 use serde_json::Value;
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
 /// Longest token, in characters; longer runs are split into pieces of this length, as
 /// Elasticsearch's standard tokenizer does (`max_token_length`). It also keeps each fuzzy
@@ -44,6 +45,68 @@ pub fn clause_count(name: &str) -> usize {
 /// Longest prefix indexed for the last word of a suggest (Elasticsearch's `_index_prefix`
 /// stops at 19); a longer last word walks the term dictionary instead.
 pub(super) const MAX_PREFIX_CHARS: usize = 20;
+
+/// Name of the tokenizer of the prefix fields (registered with the index).
+pub(super) const PREFIXES_TOKENIZER: &str = "word_prefixes";
+
+/// Indexes every prefix (up to [`MAX_PREFIX_CHARS`] characters) of each space-separated word
+/// of one field value, as Elasticsearch's `_index_prefix` subfields do. One value per field
+/// with its prefixes made here, in one reused buffer, costs a fraction of a value per prefix
+/// (each its own string, sorted and tokenized on its own): building the index at start is
+/// mostly this.
+#[derive(Clone, Default)]
+pub(super) struct WordPrefixes;
+
+pub(super) struct WordPrefixStream<'a> {
+    words: std::str::SplitAsciiWhitespace<'a>,
+    /// The word being cut, and the characters of it not yet in the token.
+    rest: std::str::Chars<'a>,
+    /// Characters in the current token.
+    length: usize,
+    token: Token,
+}
+
+impl Tokenizer for WordPrefixes {
+    type TokenStream<'a> = WordPrefixStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordPrefixStream<'a> {
+        WordPrefixStream {
+            words: text.split_ascii_whitespace(),
+            rest: "".chars(),
+            length: 0,
+            token: Token::default(),
+        }
+    }
+}
+
+impl TokenStream for WordPrefixStream<'_> {
+    fn advance(&mut self) -> bool {
+        loop {
+            if self.length < MAX_PREFIX_CHARS {
+                if let Some(c) = self.rest.next() {
+                    self.token.text.push(c);
+                    self.length += 1;
+                    return true;
+                }
+            }
+            let Some(word) = self.words.next() else {
+                return false;
+            };
+            self.rest = word.chars();
+            self.length = 0;
+            self.token.text.clear();
+            self.token.position = self.token.position.wrapping_add(1);
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
 
 /// How many distinct words of a suggest name are matched with typos forgiven.
 const MAX_FUZZY_WORDS: usize = 10;
@@ -206,6 +269,30 @@ mod tests {
                 "x=true"
             ]
         );
+    }
+
+    #[test]
+    fn word_prefixes_cut_each_word_up_to_the_longest_prefix() {
+        let mut tokenizer = WordPrefixes;
+        let mut stream = tokenizer.token_stream("ab  cde");
+        let mut found = Vec::new();
+        while stream.advance() {
+            found.push(stream.token().text.clone());
+        }
+        assert_eq!(found, ["a", "ab", "c", "cd", "cde"]);
+        let long = "é".repeat(MAX_PREFIX_CHARS + 5);
+        let mut stream = tokenizer.token_stream(&long);
+        let mut last = String::new();
+        let mut count = 0;
+        while stream.advance() {
+            last = stream.token().text.clone();
+            count += 1;
+        }
+        assert_eq!(
+            (count, last.chars().count()),
+            (MAX_PREFIX_CHARS, MAX_PREFIX_CHARS)
+        );
+        assert!(!tokenizer.token_stream("").advance());
     }
 
     #[test]

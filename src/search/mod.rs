@@ -19,11 +19,16 @@ pub use analysis::{clause_count, email_tokens, label_pairs, words};
 use crate::error::Error;
 use crate::model::ProfileDoc;
 use crate::store::{ProfileChange, Store};
-use analysis::MAX_PREFIX_CHARS;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use tantivy::schema::{Field, Schema, FAST, STRING};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STRING,
+};
+use tantivy::tokenizer::WhitespaceTokenizer;
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+/// Name of the tokenizer of the name fields: their words, space-separated.
+const WORDS_TOKENIZER: &str = "words";
 
 /// How many store changes one catch-up step reads.
 const CHANGE_BATCH: usize = 5_000;
@@ -73,7 +78,10 @@ pub struct SuggestQuery {
 /// The tantivy index behind suggest.
 pub struct SuggestIndex {
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// The index's one writer; `None` only while it is being replaced (see
+    /// [`Self::renew_writer`]) or when reopening it failed (the next use retries).
+    writer: Mutex<Option<IndexWriter>>,
+    index: Index,
     fields: Fields,
     /// The highest `_seq_no` applied to the index (-1 before any).
     indexed_through: AtomicI64,
@@ -92,6 +100,41 @@ pub struct SuggestIndex {
     on_disk: Option<OnDisk>,
 }
 
+/// Batches of changes on their way into the writer. Reading the next batch from the store and
+/// indexing this one run side by side (a blocking thread turns changes into documents while the
+/// store reads), in order: a batch is handed over only after the one before it is in.
+#[derive(Default)]
+struct Adding {
+    indexing: Option<tokio::task::JoinHandle<Result<(), Error>>>,
+    /// Whether anything was handed over.
+    any: bool,
+}
+
+impl Adding {
+    async fn hand_over(
+        &mut self,
+        index: &Arc<SuggestIndex>,
+        changes: Vec<ProfileChange>,
+        replace: Vec<bool>,
+    ) -> Result<(), Error> {
+        self.finish().await?;
+        let index = Arc::clone(index);
+        self.indexing = Some(tokio::task::spawn_blocking(move || {
+            index.add(&changes, &replace)
+        }));
+        self.any = true;
+        Ok(())
+    }
+
+    /// Waits until every batch handed over is in the writer.
+    async fn finish(&mut self) -> Result<(), Error> {
+        match self.indexing.take() {
+            Some(task) => task.await.map_err(search_error)?,
+            None => Ok(()),
+        }
+    }
+}
+
 /// What a commit of an on-disk index records (as its payload): the feed it followed, how
 /// far, and the file format it was written in.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -105,8 +148,9 @@ struct FollowedFeed {
 
 /// Bumped whenever index files from an older build may not be readable by this one although
 /// the schema is unchanged (1: dictionaries written without zstd compression, which this build
-/// cannot read); an index of another format is rebuilt from the store.
-const INDEX_FORMAT: u32 = 1;
+/// cannot read; 2: name fields tokenized by this crate's tokenizers); an index of another format
+/// is rebuilt from the store.
+const INDEX_FORMAT: u32 = 2;
 
 struct OnDisk {
     /// The record of the commit found at open.
@@ -124,7 +168,7 @@ fn open_writer(index: &Index) -> Result<IndexWriter, Error> {
     const ATTEMPTS: u32 = 250;
     let mut attempt = 0;
     loop {
-        match index.writer_with_num_threads(1, WRITER_MEMORY_BYTES) {
+        match index.writer_with_num_threads(2, 2 * WRITER_MEMORY_BYTES) {
             Err(tantivy::TantivyError::LockFailure(
                 tantivy::directory::error::LockError::LockBusy,
                 _,
@@ -168,17 +212,29 @@ impl SuggestIndex {
     /// from where the last commit got to instead of indexing every profile again, and the
     /// index's pages are the kernel's file cache rather than the heap.
     pub fn open(dir: Option<&std::path::Path>) -> Result<Self, Error> {
+        // Name fields get one value each, their words separated by spaces (words never hold
+        // one); matching needs which documents hold a term, nothing more.
+        let indexed_by = |tokenizer: &str| {
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(tokenizer)
+                    .set_index_option(IndexRecordOption::Basic)
+                    .set_fieldnorms(false),
+            )
+        };
+        let words_field = indexed_by(WORDS_TOKENIZER);
+        let prefixes_field = indexed_by(analysis::PREFIXES_TOKENIZER);
         let mut schema = Schema::builder();
         let fields = Fields {
             // A fast (columnar) field, not a stored one: hits read their uid from the column
             // instead of decompressing a block of the document store each.
             uid: schema.add_text_field("uid", STRING | FAST),
-            username: schema.add_text_field("username", STRING),
-            full_name: schema.add_text_field("full_name", STRING),
-            email: schema.add_text_field("email", STRING),
-            username_prefix: schema.add_text_field("username_prefix", STRING),
-            full_name_prefix: schema.add_text_field("full_name_prefix", STRING),
-            email_prefix: schema.add_text_field("email_prefix", STRING),
+            username: schema.add_text_field("username", words_field.clone()),
+            full_name: schema.add_text_field("full_name", words_field.clone()),
+            email: schema.add_text_field("email", words_field),
+            username_prefix: schema.add_text_field("username_prefix", prefixes_field.clone()),
+            full_name_prefix: schema.add_text_field("full_name_prefix", prefixes_field.clone()),
+            email_prefix: schema.add_text_field("email_prefix", prefixes_field),
             labels: schema.add_text_field("labels", STRING),
             last_synchronized: schema.add_i64_field("last_synchronized", FAST),
         };
@@ -187,6 +243,12 @@ impl SuggestIndex {
             None => Index::create_in_ram(schema),
             Some(dir) => open_on_disk(dir, schema)?,
         };
+        index
+            .tokenizers()
+            .register(WORDS_TOKENIZER, WhitespaceTokenizer::default());
+        index
+            .tokenizers()
+            .register(analysis::PREFIXES_TOKENIZER, analysis::WordPrefixes);
         // The writer first: once it holds the lock, no other writer can commit, so what the
         // last commit recorded is read after every commit there will be.
         let writer = open_writer(&index)?;
@@ -205,7 +267,8 @@ impl SuggestIndex {
             .map_err(search_error)?;
         Ok(Self {
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
+            index,
             fields,
             indexed_through: AtomicI64::new(-1),
             catching_up: tokio::sync::Mutex::new(()),
@@ -255,9 +318,7 @@ impl SuggestIndex {
         } else {
             // Uncommitted replacements are dropped, so the index holds only committed
             // catch-ups and the next one starts from `indexed_through` with nothing pending.
-            if let Ok(mut writer) = self.writer.lock() {
-                let _ = writer.rollback();
-            }
+            let _ = self.with_writer(|writer| writer.rollback().map_err(search_error));
         }
         caught_up
     }
@@ -289,12 +350,7 @@ impl SuggestIndex {
             tracing::info!("the suggest index on disk is not this store's: rebuilding it");
             let index = Arc::clone(self);
             tokio::task::spawn_blocking(move || -> Result<(), Error> {
-                index
-                    .writer
-                    .lock()
-                    .map_err(|_| search_error("writer lock poisoned"))?
-                    .delete_all_documents()
-                    .map_err(search_error)?;
+                index.with_writer(|writer| writer.delete_all_documents().map_err(search_error))?;
                 index.commit(-1)
             })
             .await
@@ -306,6 +362,37 @@ impl SuggestIndex {
     }
 
     async fn follow_feed(self: &Arc<Self>, store: &dyn Store) -> Result<(), Error> {
+        let built_from_empty = self.indexed_through() < 0;
+        let mut adding = Adding::default();
+        let read = self.read_changes(store, &mut adding).await;
+        // Nothing may still be adding when the caller commits or rolls back.
+        let added = adding.finish().await;
+        let through = read?;
+        added?;
+        if adding.any {
+            let index = Arc::clone(self);
+            tokio::task::spawn_blocking(move || {
+                index.commit(through)?;
+                if built_from_empty {
+                    index.renew_writer()?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await
+            .map_err(search_error)??;
+        }
+        Ok(())
+    }
+
+    /// Hands every change after the last one indexed to `adding`, in order, and returns the
+    /// `_seq_no` the index will then reflect. An empty index is first filled in one pass over
+    /// the profiles where the store offers one; the feed then replays what was written since
+    /// the pass began.
+    async fn read_changes(
+        self: &Arc<Self>,
+        store: &dyn Store,
+        adding: &mut Adding,
+    ) -> Result<i64, Error> {
         let mut through = self.indexed_through();
         // Before the first commit the index is empty: a document needs replacing only if
         // this catch-up added it already (written again while it ran). Skipping the other
@@ -313,36 +400,51 @@ impl SuggestIndex {
         // the commit) would take ~1.5 KB per profile.
         let mut added_now: Option<std::collections::HashSet<String>> =
             (through < 0).then(Default::default);
-        let mut added = false;
+        let mut replacing = |changes: &[ProfileChange]| -> Vec<bool> {
+            match &mut added_now {
+                Some(seen) => changes
+                    .iter()
+                    .map(|c| !seen.insert(c.uid.clone()))
+                    .collect(),
+                None => vec![true; changes.len()],
+            }
+        };
+        if through < 0 {
+            if let Some(identity) = store.feed_identity().await? {
+                let mut after: Option<String> = None;
+                let mut passed = false;
+                while let Some(changes) = store
+                    .profiles_in_uid_order(after.clone(), CHANGE_BATCH)
+                    .await?
+                {
+                    passed = true;
+                    let full_batch = changes.len() == CHANGE_BATCH;
+                    if let Some(last) = changes.last() {
+                        after = Some(last.uid.clone());
+                        let replace = replacing(&changes);
+                        adding.hand_over(self, changes, replace).await?;
+                    }
+                    if !full_batch {
+                        break;
+                    }
+                }
+                if passed {
+                    through = identity.next_seq_no - 1;
+                }
+            }
+        }
         loop {
             let changes = store.profiles_changed_since(through, CHANGE_BATCH).await?;
             let full_batch = changes.len() == CHANGE_BATCH;
             if let Some(last) = changes.last() {
                 through = through.max(last.seq_no);
-                let replace: Vec<bool> = match &mut added_now {
-                    Some(seen) => changes
-                        .iter()
-                        .map(|c| !seen.insert(c.uid.clone()))
-                        .collect(),
-                    None => vec![true; changes.len()],
-                };
-                let index = Arc::clone(self);
-                tokio::task::spawn_blocking(move || index.add(&changes, &replace))
-                    .await
-                    .map_err(search_error)??;
-                added = true;
+                let replace = replacing(&changes);
+                adding.hand_over(self, changes, replace).await?;
             }
             if !full_batch {
-                break;
+                return Ok(through);
             }
         }
-        if added {
-            let index = Arc::clone(self);
-            tokio::task::spawn_blocking(move || index.commit(through))
-                .await
-                .map_err(search_error)??;
-        }
-        Ok(())
     }
 
     fn document(&self, doc: &ProfileDoc) -> TantivyDocument {
@@ -352,19 +454,21 @@ impl SuggestIndex {
             f.last_synchronized => doc.last_synchronized,
         );
         let mut add = |field: Field, prefix_field: Field, tokens: Vec<String>| {
+            let mut value = String::new();
             for token in tokens {
                 // A token with characters a query word cannot have (`.`, `@`, `-`, ...) can
                 // never match: query words are runs of letters, digits and `_`.
                 if !token.chars().all(|c| c.is_alphanumeric() || c == '_') {
                     continue;
                 }
-                for (count, (end, c)) in token.char_indices().enumerate() {
-                    if count == MAX_PREFIX_CHARS {
-                        break;
-                    }
-                    document.add_text(prefix_field, &token[..end + c.len_utf8()]);
+                if !value.is_empty() {
+                    value.push(' ');
                 }
-                document.add_text(field, token);
+                value.push_str(&token);
+            }
+            if !value.is_empty() {
+                document.add_text(prefix_field, &value);
+                document.add_text(field, value);
             }
         };
         add(f.username, f.username_prefix, words(&doc.user.username));
@@ -391,22 +495,53 @@ impl SuggestIndex {
     /// Replaces each changed profile's document (adds it, where `replace` says it cannot be
     /// there yet). Not searchable before [`Self::commit`].
     fn add(&self, changes: &[ProfileChange], replace: &[bool]) -> Result<(), Error> {
-        let writer = self
+        self.with_writer(|writer| {
+            for (change, &replace) in changes.iter().zip(replace) {
+                if replace {
+                    writer.delete_term(Term::from_field_text(self.fields.uid, &change.uid));
+                }
+                // Only enabled profiles are suggested, so only they are indexed. An unreadable
+                // document leaves the index too: it cannot be suggested or shown.
+                if let Some(profile) = change.profile.as_ref().filter(|p| p.doc.enabled) {
+                    writer
+                        .add_document(self.document(&profile.doc))
+                        .map_err(search_error)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `work` with the writer, reopening it first if an earlier replacement failed.
+    fn with_writer<T>(
+        &self,
+        work: impl FnOnce(&mut IndexWriter) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut writer = self
             .writer
             .lock()
             .map_err(|_| search_error("writer lock poisoned"))?;
-        for (change, &replace) in changes.iter().zip(replace) {
-            if replace {
-                writer.delete_term(Term::from_field_text(self.fields.uid, &change.uid));
-            }
-            // Only enabled profiles are suggested, so only they are indexed. An unreadable
-            // document leaves the index too: it cannot be suggested or shown.
-            if let Some(profile) = change.profile.as_ref().filter(|p| p.doc.enabled) {
-                writer
-                    .add_document(self.document(&profile.doc))
-                    .map_err(search_error)?;
-            }
+        if writer.is_none() {
+            *writer = Some(open_writer(&self.index)?);
         }
+        match writer.as_mut() {
+            Some(writer) => work(writer),
+            None => Err(search_error("no index writer")),
+        }
+    }
+
+    /// Replaces the writer with a new one. Building the whole index at start leaves the
+    /// indexing thread's freed buffers (~100 MB at 100 000 profiles) with the allocator, which
+    /// returns a thread's free pages to the system only when that thread allocates again, and
+    /// that thread then idles; ending it hands them back, and the new writer starts empty.
+    fn renew_writer(&self) -> Result<(), Error> {
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| search_error("writer lock poisoned"))?;
+        // Dropping joins its threads and releases the index lock the new one takes.
+        drop(writer.take());
+        *writer = Some(open_writer(&self.index)?);
         Ok(())
     }
 
@@ -415,22 +550,20 @@ impl SuggestIndex {
             .on_disk
             .as_ref()
             .and_then(|on_disk| on_disk.feed.get().cloned().flatten());
-        let mut writer = self
-            .writer
-            .lock()
-            .map_err(|_| search_error("writer lock poisoned"))?;
-        let mut commit = writer.prepare_commit().map_err(search_error)?;
-        if let Some(feed) = feed {
-            let record = serde_json::to_string(&FollowedFeed {
-                feed,
-                through,
-                format: INDEX_FORMAT,
-            })
-            .map_err(search_error)?;
-            commit.set_payload(&record);
-        }
-        commit.commit().map_err(search_error)?;
-        drop(writer);
+        self.with_writer(|writer| {
+            let mut commit = writer.prepare_commit().map_err(search_error)?;
+            if let Some(feed) = feed {
+                let record = serde_json::to_string(&FollowedFeed {
+                    feed,
+                    through,
+                    format: INDEX_FORMAT,
+                })
+                .map_err(search_error)?;
+                commit.set_payload(&record);
+            }
+            commit.commit().map_err(search_error)?;
+            Ok(())
+        })?;
         self.reader.reload().map_err(search_error)?;
         self.indexed_through.store(through, Ordering::SeqCst);
         // The index holds exactly the enabled profiles, one document each.

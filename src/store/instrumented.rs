@@ -81,6 +81,7 @@ operations! {
     CreateProfile => "create_profile",
     UpdateProfile => "update_profile",
     ProfilesChangedSince => "profiles_changed_since",
+    ProfilesInUidOrder => "profiles_in_uid_order",
     CreateProfileIndex => "create_profile_index",
     ProfileIndexExists => "profile_index_exists",
     CountProfiles => "count_profiles",
@@ -174,6 +175,18 @@ impl<S: Store + ?Sized> Store for InstrumentedStore<S> {
         self.measured(
             Operation::ProfilesChangedSince,
             self.inner.profiles_changed_since(after_seq_no, limit),
+        )
+        .await
+    }
+
+    async fn profiles_in_uid_order(
+        &self,
+        after_uid: Option<String>,
+        limit: usize,
+    ) -> Result<Option<Vec<ProfileChange>>, StoreError> {
+        self.measured(
+            Operation::ProfilesInUidOrder,
+            self.inner.profiles_in_uid_order(after_uid, limit),
         )
         .await
     }

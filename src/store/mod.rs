@@ -158,6 +158,20 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ProfileChange>, StoreError>;
 
+    /// Every profile in uid order after `after_uid`, at most `limit` of them, each with the
+    /// `_seq_no` of its latest write: what builds an empty suggest index in one pass over the
+    /// profiles instead of a lookup per change. Only for stores with a [`Self::feed_identity`]:
+    /// every profile whose latest write is below the identity's `next_seq_no` read before the
+    /// first call is in the pass, later writes may be too (the feed after it replays them).
+    /// `None` (the default) when the change feed is the only way.
+    async fn profiles_in_uid_order(
+        &self,
+        _after_uid: Option<String>,
+        _limit: usize,
+    ) -> Result<Option<Vec<ProfileChange>>, StoreError> {
+        Ok(None)
+    }
+
     /// Marks the profile index as existing without writing a profile (idempotent).
     async fn create_profile_index(&self) -> Result<(), StoreError>;
 

@@ -127,6 +127,9 @@ fn encode_profile(profile: &Versioned<ProfileDoc>) -> Result<Vec<u8>, StoreError
     Ok(bytes)
 }
 
+/// Most profiles one `profiles_in_uid_order` reserves room for up front.
+const CHANGE_BATCH_CAPACITY: usize = 10_000;
+
 /// The `_seq_no` of a stored profile value, from its header (or, for a value written before
 /// headers existed, from its JSON).
 fn stored_seq_no(bytes: &[u8]) -> Result<i64, StoreError> {
@@ -550,6 +553,38 @@ impl Store for RedbStore {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn profiles_in_uid_order(
+        &self,
+        after_uid: Option<String>,
+        limit: usize,
+    ) -> Result<Option<Vec<ProfileChange>>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(fail)?;
+            let profiles = tx.open_table(PROFILES).map_err(fail)?;
+            let after = match &after_uid {
+                Some(uid) => std::ops::Bound::Excluded(uid.as_str()),
+                None => std::ops::Bound::Unbounded,
+            };
+            let range = profiles
+                .range::<&str>((after, std::ops::Bound::Unbounded))
+                .map_err(fail)?;
+            let mut out = Vec::with_capacity(limit.min(CHANGE_BATCH_CAPACITY));
+            for entry in range.take(limit) {
+                let (uid, bytes) = entry.map_err(fail)?;
+                let bytes = bytes.value();
+                // An unreadable document is reported as such (and left out of the index).
+                let seq_no = stored_seq_no(bytes).unwrap_or(-1);
+                out.push(ProfileChange::from_decoded(
+                    uid.value().to_owned(),
+                    seq_no,
+                    decode(bytes),
+                )?);
+            }
+            Ok(Some(out))
         })
         .await
     }
