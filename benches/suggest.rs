@@ -289,18 +289,24 @@ fn start_the_server(data_dir: &std::path::Path, profiles: usize, case: &str) {
         .map_while(Result::ok)
         .any(|line| line.contains("userprofiles serving"));
     let took = started.elapsed();
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_else(|| "unknown".into());
+    let rss = || {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let at_start = rss();
+    // What the process keeps once start-up's buffers are handed back.
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = rss();
     let _ = server.kill();
     let _ = server.wait();
     assert!(serving, "the server did not report serving");
     println!(
-        "server start-up on {profiles} profiles, {case}: serving after {:.2}s, RSS {rss}",
+        "server start-up on {profiles} profiles, {case}: serving after {:.2}s, RSS {at_start} then, {settled} 2 s later",
         took.as_secs_f64()
     );
 }
