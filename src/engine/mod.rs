@@ -127,6 +127,9 @@ struct Inner {
     search_pool: BoundedPool,
     background: background::BackgroundTasks,
     callers: caller_cache::CallerCache,
+    /// Set once the store says the profile index exists: nothing deletes it, so from then on
+    /// no request asks the store again (a query per get on PostgreSQL).
+    profile_index_seen: std::sync::atomic::AtomicBool,
 }
 
 /// Per-profile write turns: a fixed set of async mutexes, a profile taking the one its uid
@@ -212,12 +215,27 @@ impl Engine {
                 search_pool,
                 background: background::BackgroundTasks::default(),
                 callers: caller_cache::CallerCache::new(CALLER_CACHE_MAX_CALLERS),
+                profile_index_seen: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
 
     fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// Whether any profile was ever created (Elasticsearch's "profile index exists"), asking
+    /// the store only until it first says yes.
+    async fn profile_index_exists(&self) -> Result<bool, Error> {
+        use std::sync::atomic::Ordering;
+        if self.inner.profile_index_seen.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let exists = self.store().profile_index_exists().await?;
+        if exists {
+            self.inner.profile_index_seen.store(true, Ordering::Release);
+        }
+        Ok(exists)
     }
 
     /// Creates a profile. Profile writes go through this and [`Self::store_profile_update`]

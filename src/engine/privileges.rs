@@ -509,7 +509,7 @@ impl Engine {
         self.authorize(caller, action::PROFILE_HAS_PRIVILEGES)?;
         check_privilege_names(request)?;
         let mut answer = ProfileHasPrivileges::default();
-        if !self.store().profile_index_exists().await? {
+        if !self.profile_index_exists().await? {
             return Ok(answer);
         }
         let stored = if request.application.is_empty() {

@@ -305,7 +305,7 @@ impl Engine {
             profiles: Vec::new(),
             errors: BTreeMap::new(),
         };
-        if !self.store().profile_index_exists().await? {
+        if !self.profile_index_exists().await? {
             for uid in uids {
                 result.errors.insert(
                     uid.clone(),

@@ -148,7 +148,7 @@ impl Engine {
                 request.size()
             )));
         }
-        if !self.store().profile_index_exists().await? {
+        if !self.profile_index_exists().await? {
             return Ok(SuggestResult::counted(0, Vec::new()));
         }
         // Every acknowledged write is visible to the next suggest.

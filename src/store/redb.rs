@@ -28,7 +28,7 @@ use redb::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// uid -> JSON of `Versioned<ProfileDoc>`.
@@ -86,8 +86,6 @@ pub struct RedbStore {
     /// Bumped after every committed write to users, roles or tokens (see
     /// [`Store::security_generation`]).
     security_writes: Arc<AtomicU64>,
-    /// Once the profile index exists it always will (nothing deletes it): every get asks.
-    index_exists: Arc<AtomicBool>,
 }
 
 /// redb's page cache. Its default (1 GiB) would end up holding the whole file once start-up
@@ -209,7 +207,6 @@ impl RedbStore {
             tokens: Arc::new(RecordCache::new(RECORD_CACHE_BYTES)),
             profiles: Arc::new(RecordCache::new(PROFILE_CACHE_BYTES)),
             security_writes: Arc::new(AtomicU64::new(0)),
-            index_exists: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -602,16 +599,9 @@ impl Store for RedbStore {
     }
 
     async fn profile_index_exists(&self) -> Result<bool, StoreError> {
-        if self.index_exists.load(Ordering::Acquire) {
-            return Ok(true);
-        }
         let tx = self.db.begin_read().map_err(fail)?;
         let meta = tx.open_table(META).map_err(fail)?;
-        let exists = meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some();
-        if exists {
-            self.index_exists.store(true, Ordering::Release);
-        }
-        Ok(exists)
+        Ok(meta.get(NEXT_SEQ_NO).map_err(fail)?.is_some())
     }
 
     async fn count_profiles(&self) -> Result<u64, StoreError> {
