@@ -400,15 +400,6 @@ impl SuggestIndex {
         // the commit) would take ~1.5 KB per profile.
         let mut added_now: Option<std::collections::HashSet<String>> =
             (through < 0).then(Default::default);
-        let mut replacing = |changes: &[ProfileChange]| -> Vec<bool> {
-            match &mut added_now {
-                Some(seen) => changes
-                    .iter()
-                    .map(|c| !seen.insert(c.uid.clone()))
-                    .collect(),
-                None => vec![true; changes.len()],
-            }
-        };
         if through < 0 {
             if let Some(identity) = store.feed_identity().await? {
                 let mut after: Option<String> = None;
@@ -421,7 +412,8 @@ impl SuggestIndex {
                     let full_batch = changes.len() == CHANGE_BATCH;
                     if let Some(last) = changes.last() {
                         after = Some(last.uid.clone());
-                        let replace = replacing(&changes);
+                        // Each uid once, into an empty index: nothing to replace.
+                        let replace = vec![false; changes.len()];
                         adding.hand_over(self, changes, replace).await?;
                     }
                     if !full_batch {
@@ -430,6 +422,8 @@ impl SuggestIndex {
                 }
                 if passed {
                     through = identity.next_seq_no - 1;
+                    // What the feed brings now may have been in the pass: it replaces.
+                    added_now = None;
                 }
             }
         }
@@ -438,7 +432,13 @@ impl SuggestIndex {
             let full_batch = changes.len() == CHANGE_BATCH;
             if let Some(last) = changes.last() {
                 through = through.max(last.seq_no);
-                let replace = replacing(&changes);
+                let replace = match &mut added_now {
+                    Some(seen) => changes
+                        .iter()
+                        .map(|c| !seen.insert(c.uid.clone()))
+                        .collect(),
+                    None => vec![true; changes.len()],
+                };
                 adding.hand_over(self, changes, replace).await?;
             }
             if !full_batch {
