@@ -371,15 +371,18 @@ impl SuggestIndex {
         added?;
         if adding.any {
             let index = Arc::clone(self);
-            tokio::task::spawn_blocking(move || {
-                index.commit(through)?;
-                if built_from_empty {
-                    index.renew_writer()?;
-                }
-                Ok::<_, Error>(())
-            })
-            .await
-            .map_err(search_error)??;
+            tokio::task::spawn_blocking(move || index.commit(through))
+                .await
+                .map_err(search_error)??;
+            if built_from_empty {
+                let index = Arc::clone(self);
+                // In the background: serving need not wait for the merges.
+                tokio::task::spawn_blocking(move || {
+                    if let Err(error) = index.settle_after_build() {
+                        tracing::warn!(%error, "the suggest index writer was not renewed");
+                    }
+                });
+            }
         }
         Ok(())
     }
@@ -530,19 +533,24 @@ impl SuggestIndex {
         }
     }
 
-    /// Replaces the writer with a new one. Building the whole index at start leaves the
-    /// indexing thread's freed buffers (~100 MB at 100 000 profiles) with the allocator, which
-    /// returns a thread's free pages to the system only when that thread allocates again, and
-    /// that thread then idles; ending it hands them back, and the new writer starts empty.
-    fn renew_writer(&self) -> Result<(), Error> {
+    /// After building the whole index: lets the merges its commit started finish, ends the
+    /// writer's threads and opens a new writer. The allocator returns a thread's freed pages to
+    /// the system only when that thread allocates again, and the indexing and merging threads
+    /// then idle holding the build's buffers (~80 MB at 100 000 profiles); ending them hands
+    /// the pages back. Meanwhile changes wait for the writer; searches do not.
+    fn settle_after_build(&self) -> Result<(), Error> {
         let mut writer = self
             .writer
             .lock()
             .map_err(|_| search_error("writer lock poisoned"))?;
-        // Dropping joins its threads and releases the index lock the new one takes.
-        drop(writer.take());
+        if let Some(built) = writer.take() {
+            // Joins its threads and releases the index lock the new writer takes.
+            built.wait_merging_threads().map_err(search_error)?;
+        }
         *writer = Some(open_writer(&self.index)?);
-        Ok(())
+        drop(writer);
+        // Searches move to the merged segments.
+        self.reader.reload().map_err(search_error)
     }
 
     fn commit(&self, through: i64) -> Result<(), Error> {
