@@ -484,3 +484,283 @@ async fn an_on_disk_suggest_index_is_reused_on_its_store_and_rebuilt_on_another(
     found.sort();
     assert_eq!(found, ["alfred", "alice"]);
 }
+
+/// A redb store that writes while the suggest index reads it in one pass: before the pass
+/// (after the index took the feed's position) and after the pass has returned the profiles.
+struct WritesDuringThePass {
+    inner: Arc<RedbStore>,
+    passes: std::sync::atomic::AtomicUsize,
+}
+
+impl WritesDuringThePass {
+    async fn rename(&self, uid: &str, full_name: &str) {
+        let mut stored = self.inner.get_profile(uid).await.unwrap().unwrap();
+        stored.doc.user.full_name = Some(full_name.into());
+        let written = self.inner.update_profile(stored.doc, stored.seq_no).await;
+        assert!(matches!(written.unwrap(), UpdateProfile::Updated(_)));
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for WritesDuringThePass {
+    async fn profiles_in_uid_order(
+        &self,
+        after_uid: Option<String>,
+        limit: usize,
+    ) -> Result<Option<Vec<userprofiles::store::ProfileChange>>, userprofiles::store::StoreError>
+    {
+        use std::sync::atomic::Ordering;
+        let first = self.passes.fetch_add(1, Ordering::SeqCst) == 0;
+        if first {
+            // Written after the index read the feed's position: the pass sees it, and so
+            // does the feed after the pass.
+            self.rename(&uid_of("alice"), "Alice Before").await;
+        }
+        let found = self.inner.profiles_in_uid_order(after_uid, limit).await;
+        if first {
+            // Written after the pass read the profile: only the feed brings it.
+            self.rename(&uid_of("bob"), "Bob Later").await;
+            let mut carol = self
+                .inner
+                .get_profile(&uid_of("alice"))
+                .await
+                .unwrap()
+                .unwrap()
+                .doc;
+            carol.uid = uid_of("carol");
+            carol.user.username = "carol".into();
+            carol.user.full_name = Some("Carol New".into());
+            self.inner.create_profile(carol).await.unwrap();
+        }
+        found
+    }
+
+    async fn get_profile(
+        &self,
+        uid: &str,
+    ) -> Result<
+        Option<userprofiles::model::Versioned<userprofiles::model::ProfileDoc>>,
+        userprofiles::store::StoreError,
+    > {
+        self.inner.get_profile(uid).await
+    }
+    async fn get_profiles(
+        &self,
+        uids: &[String],
+    ) -> Result<Vec<userprofiles::store::ProfileSlot>, userprofiles::store::StoreError> {
+        self.inner.get_profiles(uids).await
+    }
+    async fn find_profile_by_user(
+        &self,
+        username: &str,
+        realm_type: &str,
+    ) -> Result<
+        Option<userprofiles::model::Versioned<userprofiles::model::ProfileDoc>>,
+        userprofiles::store::StoreError,
+    > {
+        self.inner.find_profile_by_user(username, realm_type).await
+    }
+    async fn create_profile(
+        &self,
+        doc: userprofiles::model::ProfileDoc,
+    ) -> Result<userprofiles::store::CreateProfile, userprofiles::store::StoreError> {
+        self.inner.create_profile(doc).await
+    }
+    async fn update_profile(
+        &self,
+        doc: userprofiles::model::ProfileDoc,
+        expected_seq_no: i64,
+    ) -> Result<UpdateProfile, userprofiles::store::StoreError> {
+        self.inner.update_profile(doc, expected_seq_no).await
+    }
+    async fn profiles_changed_since(
+        &self,
+        after_seq_no: i64,
+        limit: usize,
+    ) -> Result<Vec<userprofiles::store::ProfileChange>, userprofiles::store::StoreError> {
+        self.inner.profiles_changed_since(after_seq_no, limit).await
+    }
+    async fn create_profile_index(&self) -> Result<(), userprofiles::store::StoreError> {
+        self.inner.create_profile_index().await
+    }
+    async fn profile_index_exists(&self) -> Result<bool, userprofiles::store::StoreError> {
+        self.inner.profile_index_exists().await
+    }
+    async fn count_profiles(&self) -> Result<u64, userprofiles::store::StoreError> {
+        self.inner.count_profiles().await
+    }
+    fn security_generation(&self) -> Option<u64> {
+        self.inner.security_generation()
+    }
+    async fn feed_identity(
+        &self,
+    ) -> Result<Option<userprofiles::store::FeedIdentity>, userprofiles::store::StoreError> {
+        self.inner.feed_identity().await
+    }
+    async fn get_user(
+        &self,
+        username: &str,
+    ) -> Result<Option<userprofiles::model::UserRecord>, userprofiles::store::StoreError> {
+        self.inner.get_user(username).await
+    }
+    async fn list_users(
+        &self,
+    ) -> Result<Vec<userprofiles::model::UserRecord>, userprofiles::store::StoreError> {
+        self.inner.list_users().await
+    }
+    async fn put_user(
+        &self,
+        user: userprofiles::model::UserRecord,
+    ) -> Result<bool, userprofiles::store::StoreError> {
+        self.inner.put_user(user).await
+    }
+    async fn create_user_if_absent(
+        &self,
+        user: userprofiles::model::UserRecord,
+    ) -> Result<bool, userprofiles::store::StoreError> {
+        self.inner.create_user_if_absent(user).await
+    }
+    async fn delete_user(&self, username: &str) -> Result<bool, userprofiles::store::StoreError> {
+        self.inner.delete_user(username).await
+    }
+    async fn get_role(
+        &self,
+        name: &str,
+    ) -> Result<Option<userprofiles::model::RoleRecord>, userprofiles::store::StoreError> {
+        self.inner.get_role(name).await
+    }
+    async fn list_roles(
+        &self,
+    ) -> Result<Vec<userprofiles::model::RoleRecord>, userprofiles::store::StoreError> {
+        self.inner.list_roles().await
+    }
+    async fn put_role(
+        &self,
+        role: userprofiles::model::RoleRecord,
+    ) -> Result<bool, userprofiles::store::StoreError> {
+        self.inner.put_role(role).await
+    }
+    async fn delete_role(&self, name: &str) -> Result<bool, userprofiles::store::StoreError> {
+        self.inner.delete_role(name).await
+    }
+    async fn put_application_privileges(
+        &self,
+        privileges: Vec<userprofiles::model::ApplicationPrivilegeRecord>,
+    ) -> Result<Vec<bool>, userprofiles::store::StoreError> {
+        self.inner.put_application_privileges(privileges).await
+    }
+    async fn list_application_privileges(
+        &self,
+    ) -> Result<Vec<userprofiles::model::ApplicationPrivilegeRecord>, userprofiles::store::StoreError>
+    {
+        self.inner.list_application_privileges().await
+    }
+    async fn delete_application_privileges(
+        &self,
+        application: &str,
+        names: &[String],
+    ) -> Result<Vec<bool>, userprofiles::store::StoreError> {
+        self.inner
+            .delete_application_privileges(application, names)
+            .await
+    }
+    async fn put_token(
+        &self,
+        token: userprofiles::model::TokenRecord,
+    ) -> Result<(), userprofiles::store::StoreError> {
+        self.inner.put_token(token).await
+    }
+    async fn get_token(
+        &self,
+        id: &str,
+    ) -> Result<Option<userprofiles::model::TokenRecord>, userprofiles::store::StoreError> {
+        self.inner.get_token(id).await
+    }
+    async fn get_token_by_refresh(
+        &self,
+        refresh_digest: &str,
+    ) -> Result<Option<userprofiles::model::TokenRecord>, userprofiles::store::StoreError> {
+        self.inner.get_token_by_refresh(refresh_digest).await
+    }
+    async fn update_token(
+        &self,
+        token: userprofiles::model::TokenRecord,
+        expected_version: u64,
+    ) -> Result<bool, userprofiles::store::StoreError> {
+        self.inner.update_token(token, expected_version).await
+    }
+    async fn list_tokens(
+        &self,
+    ) -> Result<Vec<userprofiles::model::TokenRecord>, userprofiles::store::StoreError> {
+        self.inner.list_tokens().await
+    }
+    async fn delete_tokens_where(
+        &self,
+        expired: userprofiles::store::TokenPredicate,
+    ) -> Result<u64, userprofiles::store::StoreError> {
+        self.inner.delete_tokens_where(expired).await
+    }
+}
+
+fn uid_of(username: &str) -> String {
+    userprofiles::engine::uid::uid(username, 0)
+}
+
+#[tokio::test]
+async fn writes_while_the_index_is_built_in_one_pass_are_neither_lost_nor_doubled() {
+    use userprofiles::engine::suggest::SuggestRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let redb = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let loading = Engine::new(redb.clone(), Arc::new(ManualClock::at(0))).unwrap();
+    for name in ["alice", "bob", "dave"] {
+        let profile = loading.activate_user(user(name, &[])).await.unwrap();
+        assert_eq!(profile.doc.uid, uid_of(name));
+    }
+    drop(loading);
+
+    let store = Arc::new(WritesDuringThePass {
+        inner: redb,
+        passes: Default::default(),
+    });
+    let engine = Engine::new(store.clone(), Arc::new(ManualClock::at(0))).unwrap();
+    engine.refresh_suggest_index().await.unwrap();
+    assert_eq!(
+        store.passes.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the index was built in one pass"
+    );
+    let suggest = |name: &'static str| {
+        let engine = engine.clone();
+        async move {
+            let found = engine
+                .suggest_profiles(
+                    &superuser(),
+                    SuggestRequest {
+                        name: name.into(),
+                        data: DataFilter::default(),
+                        ..SuggestRequest::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let names: Vec<(String, Option<String>)> = found
+                .profiles
+                .iter()
+                .map(|p| (p.doc.user.username.clone(), p.doc.user.full_name.clone()))
+                .collect();
+            (found.total, names)
+        }
+    };
+    let one = |username: &str, full_name: &str| {
+        (1, vec![(username.to_owned(), Some(full_name.to_owned()))])
+    };
+    // Seen by the pass and replayed by the feed: one document.
+    assert_eq!(suggest("before").await, one("alice", "Alice Before"));
+    // Changed after the pass read it: the old words are gone.
+    assert_eq!(suggest("later").await, one("bob", "Bob Later"));
+    assert_eq!(suggest("bob").await, one("bob", "Bob Later"));
+    // Created after the pass: brought by the feed.
+    assert_eq!(suggest("carol").await, one("carol", "Carol New"));
+    // Every profile once.
+    assert_eq!(suggest("").await.0, 4);
+}
