@@ -40,24 +40,27 @@ struct Fields {
     username: Field,
     full_name: Field,
     email: Field,
-    /// Every prefix (up to [`MAX_PREFIX_CHARS`]) of the tokens of the three fields above, as
+    /// Every prefix (up to [`MAX_PREFIX_CHARS`]) of the username and full-name tokens, as
     /// Elasticsearch's `search_as_you_type` `_index_prefix` subfields: the last word of a
     /// suggest is then one term lookup, not a walk over every term it prefixes (thousands
-    /// for a common first name among 100 000 usernames).
+    /// for a common first name among 100 000 usernames). The email is a plain `text` field
+    /// in Elasticsearch's profile mapping, without prefixes: its last word walks the terms,
+    /// and its tokens (runs of letters, of digits) share prefixes far less. Its prefixes
+    /// were half of what building the index at start indexed.
     username_prefix: Field,
     full_name_prefix: Field,
-    email_prefix: Field,
     labels: Field,
     last_synchronized: Field,
 }
 
 impl Fields {
-    /// Each name field with its prefixes field, in the order ranking counts them.
-    fn name_fields(&self) -> [(Field, Field); 3] {
+    /// Each name field with its prefixes field if it has one, in the order ranking counts
+    /// them.
+    fn name_fields(&self) -> [(Field, Option<Field>); 3] {
         [
-            (self.username, self.username_prefix),
-            (self.full_name, self.full_name_prefix),
-            (self.email, self.email_prefix),
+            (self.username, Some(self.username_prefix)),
+            (self.full_name, Some(self.full_name_prefix)),
+            (self.email, None),
         ]
     }
 }
@@ -148,9 +151,9 @@ struct FollowedFeed {
 
 /// Bumped whenever index files from an older build may not be readable by this one although
 /// the schema is unchanged (1: dictionaries written without zstd compression, which this build
-/// cannot read; 2: name fields tokenized by this crate's tokenizers); an index of another format
-/// is rebuilt from the store.
-const INDEX_FORMAT: u32 = 2;
+/// cannot read; 2: name fields tokenized by this crate's tokenizers; 3: no email prefixes); an
+/// index of another format is rebuilt from the store.
+const INDEX_FORMAT: u32 = 3;
 
 struct OnDisk {
     /// The record of the commit found at open.
@@ -233,8 +236,7 @@ impl SuggestIndex {
             full_name: schema.add_text_field("full_name", words_field.clone()),
             email: schema.add_text_field("email", words_field),
             username_prefix: schema.add_text_field("username_prefix", prefixes_field.clone()),
-            full_name_prefix: schema.add_text_field("full_name_prefix", prefixes_field.clone()),
-            email_prefix: schema.add_text_field("email_prefix", prefixes_field),
+            full_name_prefix: schema.add_text_field("full_name_prefix", prefixes_field),
             labels: schema.add_text_field("labels", STRING),
             last_synchronized: schema.add_i64_field("last_synchronized", FAST),
         };
@@ -456,7 +458,7 @@ impl SuggestIndex {
             f.uid => doc.uid.clone(),
             f.last_synchronized => doc.last_synchronized,
         );
-        let mut add = |field: Field, prefix_field: Field, tokens: Vec<String>| {
+        let mut add = |field: Field, prefix_field: Option<Field>, tokens: Vec<String>| {
             let mut value = String::new();
             for token in tokens {
                 // A token with characters a query word cannot have (`.`, `@`, `-`, ...) can
@@ -470,19 +472,25 @@ impl SuggestIndex {
                 value.push_str(&token);
             }
             if !value.is_empty() {
-                document.add_text(prefix_field, &value);
+                if let Some(prefix_field) = prefix_field {
+                    document.add_text(prefix_field, &value);
+                }
                 document.add_text(field, value);
             }
         };
-        add(f.username, f.username_prefix, words(&doc.user.username));
+        add(
+            f.username,
+            Some(f.username_prefix),
+            words(&doc.user.username),
+        );
         add(
             f.full_name,
-            f.full_name_prefix,
+            Some(f.full_name_prefix),
             doc.user.full_name.as_deref().map(words).unwrap_or_default(),
         );
         add(
             f.email,
-            f.email_prefix,
+            None,
             doc.user
                 .email
                 .as_deref()

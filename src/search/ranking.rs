@@ -100,26 +100,21 @@ impl Plan {
                     typo_automata.push(Arc::new(query.automaton()?));
                 }
             }
-            // The last word is one lookup in the indexed prefixes; a longer one walks the
-            // term dictionary.
-            let long_prefix = if last.chars().count() > MAX_PREFIX_CHARS {
-                let query = FuzzyTermQuery::new_prefix(
-                    Term::from_field_text(fields.username, &last),
-                    0,
-                    true,
-                );
-                Some(Arc::new(query.automaton()?))
-            } else {
-                None
-            };
+            // The last word is one lookup in the indexed prefixes; a longer one, or one in a
+            // field without prefixes, walks the term dictionary.
+            let prefix_walk = Arc::new(
+                FuzzyTermQuery::new_prefix(Term::from_field_text(fields.username, &last), 0, true)
+                    .automaton()?,
+            );
+            let indexed_prefix = last.chars().count() <= MAX_PREFIX_CHARS;
             for (slot, (field, prefix_field)) in fields.name_fields().into_iter().enumerate() {
                 let exact = &mut plan.exact[slot];
                 for word in &rest {
                     exact.push(term(field, word)?);
                 }
-                exact.push(match &long_prefix {
-                    Some(automaton) => automaton_weight(field, automaton),
-                    None => term(prefix_field, &last)?,
+                exact.push(match prefix_field {
+                    Some(prefix_field) if indexed_prefix => term(prefix_field, &last)?,
+                    _ => automaton_weight(field, &prefix_walk),
                 });
                 plan.typos[slot] = typo_automata
                     .iter()
