@@ -8,9 +8,15 @@ use userprofiles::auth::{AuthenticatedUser, AuthenticationType};
 use userprofiles::engine::data_filter::DataFilter;
 use userprofiles::engine::{Caller, Clock, Engine, ManualClock};
 use userprofiles::error::Error;
-use userprofiles::model::{Identity, ProfileUser, RealmRef};
+use userprofiles::model::{
+    ApplicationPrivilegeRecord, Identity, ProfileDoc, ProfileUser, RealmRef, RoleRecord,
+    TokenRecord, UserRecord, Versioned,
+};
 use userprofiles::store::redb::RedbStore;
-use userprofiles::store::{Store, UpdateProfile};
+use userprofiles::store::{
+    CreateProfile, FeedIdentity, ProfileChange, ProfileSlot, Store, StoreError, TokenPredicate,
+    UpdateProfile,
+};
 
 struct Fixture {
     engine: Engine,
@@ -403,8 +409,6 @@ async fn updates_beyond_the_profile_size_limit_are_refused_and_change_nothing() 
 
 #[tokio::test]
 async fn an_on_disk_suggest_index_is_reused_on_its_store_and_rebuilt_on_another() {
-    use userprofiles::engine::data_filter::DataFilter;
-    use userprofiles::engine::suggest::SuggestRequest;
     use userprofiles::engine::EngineSettings;
     let index_dir = tempfile::tempdir().unwrap();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -417,17 +421,7 @@ async fn an_on_disk_suggest_index_is_reused_on_its_store_and_rebuilt_on_another(
         Engine::with_settings(store, Arc::new(ManualClock::at(0)), settings).unwrap()
     };
     let names = |engine: Engine, name: &'static str| async move {
-        let found = engine
-            .suggest_profiles(
-                &superuser(),
-                SuggestRequest {
-                    name: name.into(),
-                    data: DataFilter::default(),
-                    ..SuggestRequest::default()
-                },
-            )
-            .await
-            .unwrap();
+        let found = suggest_named(&engine, name).await;
         let names: Vec<String> = found
             .profiles
             .iter()
@@ -507,8 +501,7 @@ impl Store for WritesDuringThePass {
         &self,
         after_uid: Option<String>,
         limit: usize,
-    ) -> Result<Option<Vec<userprofiles::store::ProfileChange>>, userprofiles::store::StoreError>
-    {
+    ) -> Result<Option<Vec<ProfileChange>>, StoreError> {
         use std::sync::atomic::Ordering;
         let first = self.passes.fetch_add(1, Ordering::SeqCst) == 0;
         if first {
@@ -535,171 +528,141 @@ impl Store for WritesDuringThePass {
         found
     }
 
-    async fn get_profile(
-        &self,
-        uid: &str,
-    ) -> Result<
-        Option<userprofiles::model::Versioned<userprofiles::model::ProfileDoc>>,
-        userprofiles::store::StoreError,
-    > {
+    async fn get_profile(&self, uid: &str) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
         self.inner.get_profile(uid).await
     }
-    async fn get_profiles(
-        &self,
-        uids: &[String],
-    ) -> Result<Vec<userprofiles::store::ProfileSlot>, userprofiles::store::StoreError> {
+    async fn get_profiles(&self, uids: &[String]) -> Result<Vec<ProfileSlot>, StoreError> {
         self.inner.get_profiles(uids).await
     }
     async fn find_profile_by_user(
         &self,
         username: &str,
         realm_type: &str,
-    ) -> Result<
-        Option<userprofiles::model::Versioned<userprofiles::model::ProfileDoc>>,
-        userprofiles::store::StoreError,
-    > {
+    ) -> Result<Option<Versioned<ProfileDoc>>, StoreError> {
         self.inner.find_profile_by_user(username, realm_type).await
     }
-    async fn create_profile(
-        &self,
-        doc: userprofiles::model::ProfileDoc,
-    ) -> Result<userprofiles::store::CreateProfile, userprofiles::store::StoreError> {
+    async fn create_profile(&self, doc: ProfileDoc) -> Result<CreateProfile, StoreError> {
         self.inner.create_profile(doc).await
     }
     async fn update_profile(
         &self,
-        doc: userprofiles::model::ProfileDoc,
+        doc: ProfileDoc,
         expected_seq_no: i64,
-    ) -> Result<UpdateProfile, userprofiles::store::StoreError> {
+    ) -> Result<UpdateProfile, StoreError> {
         self.inner.update_profile(doc, expected_seq_no).await
     }
     async fn profiles_changed_since(
         &self,
         after_seq_no: i64,
         limit: usize,
-    ) -> Result<Vec<userprofiles::store::ProfileChange>, userprofiles::store::StoreError> {
+    ) -> Result<Vec<ProfileChange>, StoreError> {
         self.inner.profiles_changed_since(after_seq_no, limit).await
     }
-    async fn create_profile_index(&self) -> Result<(), userprofiles::store::StoreError> {
+    async fn create_profile_index(&self) -> Result<(), StoreError> {
         self.inner.create_profile_index().await
     }
-    async fn profile_index_exists(&self) -> Result<bool, userprofiles::store::StoreError> {
+    async fn profile_index_exists(&self) -> Result<bool, StoreError> {
         self.inner.profile_index_exists().await
     }
-    async fn count_profiles(&self) -> Result<u64, userprofiles::store::StoreError> {
+    async fn count_profiles(&self) -> Result<u64, StoreError> {
         self.inner.count_profiles().await
     }
     fn security_generation(&self) -> Option<u64> {
         self.inner.security_generation()
     }
-    async fn feed_identity(
-        &self,
-    ) -> Result<Option<userprofiles::store::FeedIdentity>, userprofiles::store::StoreError> {
+    async fn feed_identity(&self) -> Result<Option<FeedIdentity>, StoreError> {
         self.inner.feed_identity().await
     }
-    async fn get_user(
-        &self,
-        username: &str,
-    ) -> Result<Option<userprofiles::model::UserRecord>, userprofiles::store::StoreError> {
+    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         self.inner.get_user(username).await
     }
-    async fn list_users(
-        &self,
-    ) -> Result<Vec<userprofiles::model::UserRecord>, userprofiles::store::StoreError> {
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         self.inner.list_users().await
     }
-    async fn put_user(
-        &self,
-        user: userprofiles::model::UserRecord,
-    ) -> Result<bool, userprofiles::store::StoreError> {
+    async fn put_user(&self, user: UserRecord) -> Result<bool, StoreError> {
         self.inner.put_user(user).await
     }
-    async fn create_user_if_absent(
-        &self,
-        user: userprofiles::model::UserRecord,
-    ) -> Result<bool, userprofiles::store::StoreError> {
+    async fn create_user_if_absent(&self, user: UserRecord) -> Result<bool, StoreError> {
         self.inner.create_user_if_absent(user).await
     }
-    async fn delete_user(&self, username: &str) -> Result<bool, userprofiles::store::StoreError> {
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
         self.inner.delete_user(username).await
     }
-    async fn get_role(
-        &self,
-        name: &str,
-    ) -> Result<Option<userprofiles::model::RoleRecord>, userprofiles::store::StoreError> {
+    async fn get_role(&self, name: &str) -> Result<Option<RoleRecord>, StoreError> {
         self.inner.get_role(name).await
     }
-    async fn list_roles(
-        &self,
-    ) -> Result<Vec<userprofiles::model::RoleRecord>, userprofiles::store::StoreError> {
+    async fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError> {
         self.inner.list_roles().await
     }
-    async fn put_role(
-        &self,
-        role: userprofiles::model::RoleRecord,
-    ) -> Result<bool, userprofiles::store::StoreError> {
+    async fn put_role(&self, role: RoleRecord) -> Result<bool, StoreError> {
         self.inner.put_role(role).await
     }
-    async fn delete_role(&self, name: &str) -> Result<bool, userprofiles::store::StoreError> {
+    async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
         self.inner.delete_role(name).await
     }
     async fn put_application_privileges(
         &self,
-        privileges: Vec<userprofiles::model::ApplicationPrivilegeRecord>,
-    ) -> Result<Vec<bool>, userprofiles::store::StoreError> {
+        privileges: Vec<ApplicationPrivilegeRecord>,
+    ) -> Result<Vec<bool>, StoreError> {
         self.inner.put_application_privileges(privileges).await
     }
     async fn list_application_privileges(
         &self,
-    ) -> Result<Vec<userprofiles::model::ApplicationPrivilegeRecord>, userprofiles::store::StoreError>
-    {
+    ) -> Result<Vec<ApplicationPrivilegeRecord>, StoreError> {
         self.inner.list_application_privileges().await
     }
     async fn delete_application_privileges(
         &self,
         application: &str,
         names: &[String],
-    ) -> Result<Vec<bool>, userprofiles::store::StoreError> {
+    ) -> Result<Vec<bool>, StoreError> {
         self.inner
             .delete_application_privileges(application, names)
             .await
     }
-    async fn put_token(
-        &self,
-        token: userprofiles::model::TokenRecord,
-    ) -> Result<(), userprofiles::store::StoreError> {
+    async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {
         self.inner.put_token(token).await
     }
-    async fn get_token(
-        &self,
-        id: &str,
-    ) -> Result<Option<userprofiles::model::TokenRecord>, userprofiles::store::StoreError> {
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.inner.get_token(id).await
     }
     async fn get_token_by_refresh(
         &self,
         refresh_digest: &str,
-    ) -> Result<Option<userprofiles::model::TokenRecord>, userprofiles::store::StoreError> {
+    ) -> Result<Option<TokenRecord>, StoreError> {
         self.inner.get_token_by_refresh(refresh_digest).await
     }
     async fn update_token(
         &self,
-        token: userprofiles::model::TokenRecord,
+        token: TokenRecord,
         expected_version: u64,
-    ) -> Result<bool, userprofiles::store::StoreError> {
+    ) -> Result<bool, StoreError> {
         self.inner.update_token(token, expected_version).await
     }
-    async fn list_tokens(
-        &self,
-    ) -> Result<Vec<userprofiles::model::TokenRecord>, userprofiles::store::StoreError> {
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.inner.list_tokens().await
     }
-    async fn delete_tokens_where(
-        &self,
-        expired: userprofiles::store::TokenPredicate,
-    ) -> Result<u64, userprofiles::store::StoreError> {
+    async fn delete_tokens_where(&self, expired: TokenPredicate) -> Result<u64, StoreError> {
         self.inner.delete_tokens_where(expired).await
     }
+}
+
+/// What the superuser's suggest for `name` finds.
+async fn suggest_named(
+    engine: &Engine,
+    name: &str,
+) -> userprofiles::engine::suggest::SuggestResult {
+    engine
+        .suggest_profiles(
+            &superuser(),
+            userprofiles::engine::suggest::SuggestRequest {
+                name: name.into(),
+                data: DataFilter::default(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
 }
 
 fn uid_of(username: &str) -> String {
@@ -708,7 +671,6 @@ fn uid_of(username: &str) -> String {
 
 #[tokio::test]
 async fn writes_while_the_index_is_built_in_one_pass_are_neither_lost_nor_doubled() {
-    use userprofiles::engine::suggest::SuggestRequest;
     let dir = tempfile::tempdir().unwrap();
     let redb = Arc::new(RedbStore::open(dir.path()).unwrap());
     let loading = Engine::new(redb.clone(), Arc::new(ManualClock::at(0))).unwrap();
@@ -732,17 +694,7 @@ async fn writes_while_the_index_is_built_in_one_pass_are_neither_lost_nor_double
     let suggest = |name: &'static str| {
         let engine = engine.clone();
         async move {
-            let found = engine
-                .suggest_profiles(
-                    &superuser(),
-                    SuggestRequest {
-                        name: name.into(),
-                        data: DataFilter::default(),
-                        ..SuggestRequest::default()
-                    },
-                )
-                .await
-                .unwrap();
+            let found = suggest_named(&engine, name).await;
             let names: Vec<(String, Option<String>)> = found
                 .profiles
                 .iter()

@@ -14,7 +14,8 @@
 mod analysis;
 mod ranking;
 
-pub use analysis::{clause_count, email_tokens, label_pairs, words};
+pub use analysis::clause_count;
+use analysis::{email_tokens, label_pairs, words};
 
 use crate::error::Error;
 use crate::model::ProfileDoc;
@@ -82,7 +83,7 @@ pub struct SuggestQuery {
 pub struct SuggestIndex {
     reader: IndexReader,
     /// The index's one writer; `None` only while it is being replaced (see
-    /// [`Self::renew_writer`]) or when reopening it failed (the next use retries).
+    /// [`Self::settle_after_build`]) or when reopening it failed (the next use retries).
     writer: Mutex<Option<IndexWriter>>,
     index: Index,
     fields: Fields,
@@ -205,11 +206,6 @@ fn search_error(error: impl std::fmt::Display) -> Error {
 }
 
 impl SuggestIndex {
-    /// An empty in-memory index.
-    pub fn new() -> Result<Self, Error> {
-        Self::open(None)
-    }
-
     /// The index kept in `dir` (created if missing, recreated if its files are from another
     /// schema or unreadable), or in memory without a `dir`. Kept on disk, a restart catches up
     /// from where the last commit got to instead of indexing every profile again, and the
