@@ -468,12 +468,12 @@ async fn an_on_disk_suggest_index_is_reused_on_its_store_and_rebuilt_on_another(
 
     // An index an older build wrote (another file format, same schema) is rebuilt, not read.
     let current = meta();
-    let older = current.replace(r#"\"format\":3"#, r#"\"format\":0"#);
+    let older = current.replace(r#"\"format\":4"#, r#"\"format\":0"#);
     assert_ne!(older, current, "the commit records its format");
     std::fs::write(index_dir.path().join("suggest/meta.json"), &older).unwrap();
     let a = engine_on(dir_a.path());
     a.refresh_suggest_index().await.unwrap();
-    assert!(meta().contains(r#"\"format\":3"#), "rebuilt in this format");
+    assert!(meta().contains(r#"\"format\":4"#), "rebuilt in this format");
     let mut found = names(a.clone(), "al").await;
     found.sort();
     assert_eq!(found, ["alfred", "alice"]);

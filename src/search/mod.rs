@@ -23,7 +23,7 @@ use crate::store::{ProfileChange, Store};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STRING,
 };
 use tantivy::tokenizer::WhitespaceTokenizer;
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
@@ -37,7 +37,15 @@ const CHANGE_BATCH: usize = 5_000;
 const WRITER_MEMORY_BYTES: usize = 20_000_000;
 #[derive(Clone, Copy)]
 struct Fields {
+    /// The uid, as a column hits read back.
     uid: Field,
+    /// The term a profile's document is found by (to replace it, or for a uid hint): the
+    /// first 16 bytes of the uid's SHA-256. A uid itself is 47 characters, 43 of them
+    /// effectively random, and the term dictionary is a finite-state transducer whose cost
+    /// grows with what its keys do not share: indexing the uids as terms took a quarter of
+    /// building the index at start. 128 bits keep two uids from sharing a key, even ones chosen
+    /// to (a collision takes ~2^64 tries).
+    uid_key: Field,
     username: Field,
     full_name: Field,
     email: Field,
@@ -152,9 +160,24 @@ struct FollowedFeed {
 
 /// Bumped whenever index files from an older build may not be readable by this one although
 /// the schema is unchanged (1: dictionaries written without zstd compression, which this build
-/// cannot read; 2: name fields tokenized by this crate's tokenizers; 3: no email prefixes); an
-/// index of another format is rebuilt from the store.
-const INDEX_FORMAT: u32 = 3;
+/// cannot read; 2: name fields tokenized by this crate's tokenizers; 3: no email prefixes;
+/// 4: documents found by a uid key, not the uid); an index of another format is rebuilt from
+/// the store.
+const INDEX_FORMAT: u32 = 4;
+
+/// See [`Fields::uid_key`].
+fn uid_key_bytes(uid: &str) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(uid.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// The term of `uid` in the `uid_key` field.
+fn uid_key(field: Field, uid: &str) -> Term {
+    Term::from_field_bytes(field, &uid_key_bytes(uid))
+}
 
 struct OnDisk {
     /// The record of the commit found at open.
@@ -227,7 +250,8 @@ impl SuggestIndex {
         let fields = Fields {
             // A fast (columnar) field, not a stored one: hits read their uid from the column
             // instead of decompressing a block of the document store each.
-            uid: schema.add_text_field("uid", STRING | FAST),
+            uid: schema.add_text_field("uid", FAST),
+            uid_key: schema.add_bytes_field("uid_key", INDEXED),
             username: schema.add_text_field("username", words_field.clone()),
             full_name: schema.add_text_field("full_name", words_field.clone()),
             email: schema.add_text_field("email", words_field),
@@ -452,6 +476,7 @@ impl SuggestIndex {
         let f = self.fields;
         let mut document = doc!(
             f.uid => doc.uid.clone(),
+            f.uid_key => uid_key_bytes(&doc.uid).to_vec(),
             f.last_synchronized => doc.last_synchronized,
         );
         let mut add = |field: Field, prefix_field: Option<Field>, tokens: Vec<String>| {
@@ -505,7 +530,7 @@ impl SuggestIndex {
         self.with_writer(|writer| {
             for (change, &replace) in changes.iter().zip(replace) {
                 if replace {
-                    writer.delete_term(Term::from_field_text(self.fields.uid, &change.uid));
+                    writer.delete_term(uid_key(self.fields.uid_key, &change.uid));
                 }
                 // Only enabled profiles are suggested, so only they are indexed. An unreadable
                 // document leaves the index too: it cannot be suggested or shown.

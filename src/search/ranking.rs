@@ -18,7 +18,7 @@
 //! cost several times more on a name every profile matches.
 
 use super::analysis::{distinct_words, typo_edits, MAX_PREFIX_CHARS};
-use super::{Fields, SuggestQuery};
+use super::{uid_key, Fields, SuggestQuery};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -72,8 +72,7 @@ impl Plan {
             TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic)
                 .weight(scoring)
         };
-        let any_of = |field: Field, values: &mut dyn Iterator<Item = String>| {
-            let terms = values.map(|value| Term::from_field_text(field, &value));
+        let any_of = |terms: &mut dyn Iterator<Item = Term>| {
             // One term-set automaton rather than a leaf per value: hints may carry tens of
             // thousands of values.
             TermSetQuery::new(terms).weight(scoring)
@@ -123,12 +122,17 @@ impl Plan {
             }
         }
         if !query.hint_uids.is_empty() {
-            plan.uid_hint
-                .push(any_of(fields.uid, &mut query.hint_uids.iter().cloned())?);
+            let mut keys = query
+                .hint_uids
+                .iter()
+                .map(|uid| uid_key(fields.uid_key, uid));
+            plan.uid_hint.push(any_of(&mut keys)?);
         }
         if let Some((key, values)) = &query.hint_labels {
-            let mut pairs = values.iter().map(|value| format!("{key}={value}"));
-            plan.label_hint.push(any_of(fields.labels, &mut pairs)?);
+            let mut pairs = values
+                .iter()
+                .map(|value| Term::from_field_text(fields.labels, &format!("{key}={value}")));
+            plan.label_hint.push(any_of(&mut pairs)?);
         }
         Ok(plan)
     }
