@@ -21,6 +21,11 @@ fn runs(text: &str) -> impl Iterator<Item = &str> {
 pub fn words(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     for run in runs(text) {
+        // Nearly every run is short enough to need no splitting (a character is a byte or more).
+        if run.len() <= MAX_TOKEN_CHARS {
+            tokens.push(run.to_lowercase());
+            continue;
+        }
         let chars: Vec<char> = run.chars().collect();
         for piece in chars.chunks(MAX_TOKEN_CHARS) {
             tokens.push(piece.iter().collect::<String>().to_lowercase());
@@ -167,18 +172,19 @@ pub fn email_tokens(email: &str) -> Vec<String> {
 /// `path=value` pairs of every leaf of the labels, with dotted paths as Elasticsearch's
 /// flattened field indexes them (numbers and booleans in their string form).
 pub fn label_pairs(labels: &JsonObject) -> Vec<String> {
+    fn walk_object(prefix: &str, map: &JsonObject, out: &mut Vec<String>) {
+        for (key, child) in map {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            walk(&path, child, out);
+        }
+    }
     fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
         match value {
-            Value::Object(map) => {
-                for (key, child) in map {
-                    let path = if prefix.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{prefix}.{key}")
-                    };
-                    walk(&path, child, out);
-                }
-            }
+            Value::Object(map) => walk_object(prefix, map, out),
             Value::Array(items) => items.iter().for_each(|item| walk(prefix, item, out)),
             Value::Null => {}
             Value::String(s) => out.push(format!("{prefix}={s}")),
@@ -186,7 +192,7 @@ pub fn label_pairs(labels: &JsonObject) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    walk("", &Value::Object(labels.clone()), &mut out);
+    walk_object("", labels, &mut out);
     out
 }
 
