@@ -3,6 +3,9 @@
 //! `cargo bench --bench suggest`; `BENCH_PROFILES` (default 100000) sets the profile count; `BENCH_KEEP=1` keeps the
 //! filled store and prints where; `BENCH_STORE=<dir>` reuses such a store instead of loading
 //! one, and `BENCH_ROUNDS` (default 200) sets how often the suggest queries repeat.
+//! `BENCH_DATABASE_URL=<url of an empty database>` runs it all on PostgreSQL instead, where the
+//! server keeps its index in memory and builds it from the change feed at every start (with
+//! `BENCH_STORE` set to anything, what the database already holds is reused).
 
 use serde_json::json;
 use std::sync::Arc;
@@ -14,7 +17,9 @@ use userprofiles::engine::profile_data::UpdateDataRequest;
 use userprofiles::engine::suggest::SuggestRequest;
 use userprofiles::engine::{Caller, Engine, SystemClock};
 use userprofiles::model::{Identity, ProfileUser, RealmRef};
+use userprofiles::store::postgres::PostgresStore;
 use userprofiles::store::redb::RedbStore;
+use userprofiles::store::Store;
 
 const FIRST: &[&str] = &[
     "jack", "anna", "maria", "li", "omar", "sofia", "noah", "emma", "lucas", "mia", "arjun",
@@ -114,9 +119,16 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
+    let database_url = std::env::var("BENCH_DATABASE_URL").ok();
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = kept.clone().unwrap_or_else(|| dir.path().to_owned());
-    let store = Arc::new(RedbStore::open(&data_dir).unwrap());
+    let data_dir = match (&database_url, &kept) {
+        (None, Some(kept)) => kept.clone(),
+        _ => dir.path().to_owned(),
+    };
+    let store: Arc<dyn Store> = match &database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url).await.unwrap()),
+        None => Arc::new(RedbStore::open(&data_dir).unwrap()),
+    };
     let engine = Engine::new(store, Arc::new(SystemClock)).unwrap();
     // As the server does: the follower indexes writes shortly after they are acknowledged.
     engine.start_background_tasks();
@@ -250,63 +262,89 @@ async fn main() {
 
     engine.stop_background_tasks().await;
     drop(engine);
+    if let Some(url) = &database_url {
+        // A replica keeps its index in memory: every start builds it from the feed.
+        let server = Server {
+            data_dir: &data_dir,
+            database_url: Some(url),
+        };
+        server.start(profiles, "PostgreSQL replica, index built from the feed");
+        server.start(profiles, "PostgreSQL replica, again");
+        return;
+    }
+    let server = Server {
+        data_dir: &data_dir,
+        database_url: None,
+    };
     // The benchmark's engine kept its index in memory: the first start builds the server's
     // on-disk index from the store, the second resumes from it.
     if kept.is_none() {
-        start_the_server(
-            &data_dir,
-            profiles,
-            "first start, index built from the store",
-        );
+        server.start(profiles, "first start, index built from the store");
     }
-    start_the_server(&data_dir, profiles, "restart, index resumed from disk");
+    server.start(profiles, "restart, index resumed from disk");
     if std::env::var_os("BENCH_KEEP").is_some() {
         println!("kept the store at {}", dir.keep().display());
     }
 }
 
-/// Starts the release server binary on the store the benchmark filled and reports how long it
-/// takes to serve (store opened, suggest index built) and its resident memory then.
-fn start_the_server(data_dir: &std::path::Path, profiles: usize, case: &str) {
-    use std::io::BufRead;
-    // The benchmark's store is closed once its engine and writer are gone; give them a moment.
-    std::thread::sleep(Duration::from_millis(200));
-    let started = Instant::now();
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
-        .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("ELASTIC_PASSWORD", "bench-elastic-password")
-        .env("USERPROFILES_LOG_FORMAT", "text")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the server binary starts");
-    let logs = server.stderr.take().unwrap();
-    let serving = std::io::BufReader::new(logs)
-        .lines()
-        .map_while(Result::ok)
-        .any(|line| line.contains("userprofiles serving"));
-    let took = started.elapsed();
-    let rss = || {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
-        status
+/// The release server binary on the store the benchmark filled.
+struct Server<'a> {
+    data_dir: &'a std::path::Path,
+    database_url: Option<&'a str>,
+}
+
+impl Server<'_> {
+    /// Starts the server and reports how long it takes to serve (store opened, suggest index
+    /// built) and its resident memory then.
+    fn start(&self, profiles: usize, case: &str) {
+        use std::io::BufRead;
+        // The benchmark's store is closed once its engine and writer are gone; give them a moment.
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"));
+        command
+            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(["--admin-addr", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(self.data_dir);
+        if let Some(url) = self.database_url {
+            command
+                .env("USERPROFILES_STORE", "postgres")
+                .env("USERPROFILES_DATABASE_URL", url);
+        }
+        let mut server = command
+            .env("ELASTIC_PASSWORD", "bench-elastic-password")
+            .env("USERPROFILES_LOG_FORMAT", "text")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        let logs = server.stderr.take().unwrap();
+        let serving = std::io::BufReader::new(logs)
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| "unknown".into())
-    };
-    let at_start = rss();
-    // What the process keeps once start-up's buffers are handed back.
-    std::thread::sleep(Duration::from_secs(2));
-    let settled = rss();
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(serving, "the server did not report serving");
-    println!(
+            .map_while(Result::ok)
+            .any(|line| line.contains("userprofiles serving"));
+        let took = started.elapsed();
+        let rss = || {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", server.id()))
+                .unwrap_or_default();
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| "unknown".into())
+        };
+        let at_start = rss();
+        // What the process keeps once start-up's buffers are handed back.
+        std::thread::sleep(Duration::from_secs(2));
+        let settled = rss();
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(serving, "the server did not report serving");
+        println!(
         "server start-up on {profiles} profiles, {case}: serving after {:.2}s, RSS {at_start} then, {settled} 2 s later",
         took.as_secs_f64()
     );
+    }
 }
