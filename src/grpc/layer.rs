@@ -111,17 +111,17 @@ where
             _ => (self.call_timeout, self.call_timeout),
         };
         Box::pin(async move {
-            let method = request.uri().path().to_owned();
             let work = async move {
-                let authorization = request
-                    .headers()
-                    .get(axum::http::header::AUTHORIZATION)
-                    .cloned();
-                let authorization = authorization.as_ref().map(|value| value.as_bytes());
-                match engine
-                    .authenticate(authorization, &GrpcRequest(&method))
-                    .await
-                {
+                // Borrowed from the request until it moves on to the handler.
+                let authenticated = {
+                    let authorization = request
+                        .headers()
+                        .get(axum::http::header::AUTHORIZATION)
+                        .map(|value| value.as_bytes());
+                    let method = GrpcRequest(request.uri().path());
+                    engine.authenticate(authorization, &method).await
+                };
+                match authenticated {
                     Ok(caller) => {
                         request.extensions_mut().insert(caller);
                         // A panic in a handler answers INTERNAL instead of dropping the
