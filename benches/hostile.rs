@@ -337,4 +337,94 @@ async fn main() {
     )
     .await;
     case.done(&format!("status {status}"));
+
+    // Every request records its duration, refused ones too: what the recorder holds must not
+    // grow with the number of requests while nobody scrapes `/metrics`. Measured on the server
+    // binary alone: this process's allocator keeps what the cases above freed.
+    let case = start("unauthenticated flood for 20 s on the server binary, no scrapes");
+    let (refused, growth) = flood_the_binary(&http, Duration::from_secs(20)).await;
+    case.done(&format!(
+        "{refused} refused; the server's rss {growth:+.1} MiB over the flood"
+    ));
+}
+
+/// Starts the release binary on an empty store, sends it unauthenticated requests from 16
+/// connections for `duration`, and returns how many were refused and how much its resident
+/// set grew meanwhile (MiB).
+async fn flood_the_binary(http: &reqwest::Client, duration: Duration) -> (u64, f64) {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
+        .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        .args(["--admin-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("ELASTIC_PASSWORD", ELASTIC)
+        .env("USERPROFILES_LOG_FORMAT", "text")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the server binary starts");
+    let logs = std::io::BufReader::new(server.stderr.take().expect("stderr"));
+    // Start-up takes well under a second; reading its first lines here is fine.
+    let mut lines = logs.lines().map_while(Result::ok);
+    let http_addr = lines
+        .find(|line| line.contains("userprofiles serving"))
+        .and_then(|line| {
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix("http_addr="))
+                .map(str::to_owned)
+        });
+    // Keeps reading its log, so that writing it never fails.
+    std::thread::spawn(move || lines.for_each(drop));
+    let http_addr = http_addr.expect("the server reported its HTTP address");
+    let pid = server.id();
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kb| kb.trim().trim_end_matches(" kB").parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    let url = format!("http://{http_addr}/_security/profile/u_x_0");
+    // A warm-up first: the resident set after start-up still shrinks for a moment.
+    flood(http, &url, Duration::from_secs(2)).await;
+    let before = rss();
+    let refused = flood(http, &url, duration).await;
+    let growth = rss() - before;
+    let _ = server.kill();
+    let _ = server.wait();
+    (refused, growth)
+}
+
+/// Sends unauthenticated GETs to `url` from 16 connections for `duration`; returns how many
+/// were refused.
+async fn flood(http: &reqwest::Client, url: &str, duration: Duration) -> u64 {
+    let until = Instant::now() + duration;
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut refused = 0u64;
+                while Instant::now() < until {
+                    // A connection the server closed is reopened by the next request.
+                    let Ok(response) = http.get(&url).send().await else {
+                        continue;
+                    };
+                    assert_eq!(response.status().as_u16(), 401);
+                    let _ = response.bytes().await;
+                    refused += 1;
+                }
+                refused
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for worker in workers {
+        refused += worker.await.expect("flood worker");
+    }
+    refused
 }
