@@ -105,7 +105,15 @@ pub async fn run_from_config(
         )));
     }
     let database_url = match (config.store, config.database_url) {
-        (StoreKind::Redb, _) => None,
+        (StoreKind::Redb, None) => None,
+        (StoreKind::Redb, Some(_)) => {
+            // An easy slip (the URL set, the store left at its default): say so, as the
+            // service would otherwise quietly keep its data somewhere else than intended.
+            tracing::warn!(
+                "a database URL is set but the store is redb: the URL is ignored (set --store postgres or USERPROFILES_STORE=postgres to use it)"
+            );
+            None
+        }
         (StoreKind::Postgres, Some(url)) => Some(url),
         (StoreKind::Postgres, None) => {
             return Err(AppError::Startup(
