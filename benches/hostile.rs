@@ -12,8 +12,11 @@ use tokio::net::TcpStream;
 use userprofiles::limits::{MAX_JSON_DEPTH, MAX_OBJECT_KEYS};
 use userprofiles::pb;
 
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/mod.rs"]
 mod support;
+use binary::ServerProcess;
 
 const ELASTIC: &str = "bench-elastic-password";
 const PASSWORD: &str = "l0ng-r4nd0m-p@ssw0rd";
@@ -352,52 +355,14 @@ async fn main() {
 /// connections for `duration`, and returns how many were refused and how much its resident
 /// set grew meanwhile (MiB).
 async fn flood_the_binary(http: &reqwest::Client, duration: Duration) -> (u64, f64) {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"))
-        .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-        .args(["--admin-addr", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("ELASTIC_PASSWORD", ELASTIC)
-        .env("USERPROFILES_LOG_FORMAT", "text")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the server binary starts");
-    let logs = std::io::BufReader::new(server.stderr.take().expect("stderr"));
-    // Start-up takes well under a second; reading its first lines here is fine.
-    let mut lines = logs.lines().map_while(Result::ok);
-    let http_addr = lines
-        .find(|line| line.contains("userprofiles serving"))
-        .and_then(|line| {
-            line.split_whitespace()
-                .find_map(|field| field.strip_prefix("http_addr="))
-                .map(str::to_owned)
-        });
-    // Keeps reading its log, so that writing it never fails.
-    std::thread::spawn(move || lines.for_each(drop));
-    let http_addr = http_addr.expect("the server reported its HTTP address");
-    let pid = server.id();
-    let rss = || {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|kb| kb.trim().trim_end_matches(" kB").parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    };
-    let url = format!("http://{http_addr}/_security/profile/u_x_0");
+    let server = ServerProcess::start(dir.path(), None, ELASTIC);
+    let url = format!("http://{}/_security/profile/u_x_0", server.http_addr);
     // A warm-up first: the resident set after start-up still shrinks for a moment.
     flood(http, &url, Duration::from_secs(2)).await;
-    let before = rss();
+    let before = server.rss_mib();
     let refused = flood(http, &url, duration).await;
-    let growth = rss() - before;
-    let _ = server.kill();
-    let _ = server.wait();
-    (refused, growth)
+    (refused, server.rss_mib() - before)
 }
 
 /// Sends unauthenticated GETs to `url` from 16 connections for `duration`; returns how many

@@ -21,6 +21,10 @@ use userprofiles::store::postgres::PostgresStore;
 use userprofiles::store::redb::RedbStore;
 use userprofiles::store::Store;
 
+#[path = "support/binary.rs"]
+mod binary;
+use binary::ServerProcess;
+
 const FIRST: &[&str] = &[
     "jack", "anna", "maria", "li", "omar", "sofia", "noah", "emma", "lucas", "mia", "arjun",
     "chen", "fatima", "ivan", "yuki", "paolo",
@@ -297,54 +301,17 @@ impl Server<'_> {
     /// Starts the server and reports how long it takes to serve (store opened, suggest index
     /// built) and its resident memory then.
     fn start(&self, profiles: usize, case: &str) {
-        use std::io::BufRead;
         // The benchmark's store is closed once its engine and writer are gone; give them a moment.
         std::thread::sleep(Duration::from_millis(200));
-        let started = Instant::now();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_userprofiles"));
-        command
-            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-            .args(["--admin-addr", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(self.data_dir);
-        if let Some(url) = self.database_url {
-            command
-                .env("USERPROFILES_STORE", "postgres")
-                .env("USERPROFILES_DATABASE_URL", url);
-        }
-        let mut server = command
-            .env("ELASTIC_PASSWORD", "bench-elastic-password")
-            .env("USERPROFILES_LOG_FORMAT", "text")
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the server binary starts");
-        let logs = server.stderr.take().unwrap();
-        let serving = std::io::BufReader::new(logs)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains("userprofiles serving"));
-        let took = started.elapsed();
-        let rss = || {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", server.id()))
-                .unwrap_or_default();
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_else(|| "unknown".into())
-        };
-        let at_start = rss();
+        let server =
+            ServerProcess::start(self.data_dir, self.database_url, "bench-elastic-password");
+        let at_start = server.rss_mib();
         // What the process keeps once start-up's buffers are handed back.
         std::thread::sleep(Duration::from_secs(2));
-        let settled = rss();
-        let _ = server.kill();
-        let _ = server.wait();
-        assert!(serving, "the server did not report serving");
+        let settled = server.rss_mib();
         println!(
-        "server start-up on {profiles} profiles, {case}: serving after {:.2}s, RSS {at_start} then, {settled} 2 s later",
-        took.as_secs_f64()
-    );
+            "server start-up on {profiles} profiles, {case}: serving after {:.2}s, RSS {at_start:.1} MiB then, {settled:.1} MiB 2 s later",
+            server.started_in.as_secs_f64()
+        );
     }
 }
