@@ -472,7 +472,7 @@ impl SuggestIndex {
         }
     }
 
-    fn document(&self, doc: &ProfileDoc) -> TantivyDocument {
+    fn document(&self, doc: &ProfileDoc, uid_key: &[u8]) -> TantivyDocument {
         let f = self.fields;
         // Room for what is added below, most of it twice (names with their prefixes):
         // tantivy's default reserves a kilobyte per document, a hundred megabytes allocated
@@ -482,7 +482,7 @@ impl SuggestIndex {
             + doc.user.email.as_deref().map_or(0, str::len);
         let mut document = TantivyDocument::with_capacity(128 + doc.uid.len() + 2 * names);
         document.add_text(f.uid, &doc.uid);
-        document.add_bytes(f.uid_key, &uid_key_bytes(&doc.uid));
+        document.add_bytes(f.uid_key, uid_key);
         document.add_i64(f.last_synchronized, doc.last_synchronized);
         let mut add = |field: Field, prefix_field: Option<Field>, tokens: Vec<String>| {
             let mut value = String::new();
@@ -534,14 +534,15 @@ impl SuggestIndex {
     fn add(&self, changes: &[ProfileChange], replace: &[bool]) -> Result<(), Error> {
         self.with_writer(|writer| {
             for (change, &replace) in changes.iter().zip(replace) {
+                let key = uid_key_bytes(&change.uid);
                 if replace {
-                    writer.delete_term(uid_key(self.fields.uid_key, &change.uid));
+                    writer.delete_term(Term::from_field_bytes(self.fields.uid_key, &key));
                 }
                 // Only enabled profiles are suggested, so only they are indexed. An unreadable
                 // document leaves the index too: it cannot be suggested or shown.
                 if let Some(profile) = change.profile.as_ref().filter(|p| p.doc.enabled) {
                     writer
-                        .add_document(self.document(&profile.doc))
+                        .add_document(self.document(&profile.doc, &key))
                         .map_err(search_error)?;
                 }
             }
@@ -620,12 +621,23 @@ impl SuggestIndex {
         let plan = ranking::Plan::new(&self.fields, query, &searcher).map_err(search_error)?;
         let (hits, total) = plan.rank(&searcher, query.size).map_err(search_error)?;
         let mut uids = Vec::with_capacity(hits.len());
+        // Each segment's column opened once, however many of the hits (up to the result
+        // window) it holds.
+        let mut columns: Vec<Option<tantivy::columnar::StrColumn>> =
+            vec![None; searcher.segment_readers().len()];
         for address in hits {
-            let column = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .str("uid")
-                .map_err(search_error)?
+            let slot = columns
+                .get_mut(address.segment_ord as usize)
+                .ok_or_else(|| search_error("a hit from another searcher"))?;
+            if slot.is_none() {
+                *slot = searcher
+                    .segment_reader(address.segment_ord)
+                    .fast_fields()
+                    .str("uid")
+                    .map_err(search_error)?;
+            }
+            let column = slot
+                .as_ref()
                 .ok_or_else(|| search_error("the uid column is missing"))?;
             let mut uid = String::new();
             let ord = column.term_ords(address.doc_id).next();
